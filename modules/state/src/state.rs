@@ -1,0 +1,643 @@
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use alloy_primitives::Address;
+use manyfold_storage::{Storage, StorageExt, WriteBatch};
+use manyfold_types::ecdsa::recover_change_pubkey_signer;
+use manyfold_types::field::{fr_from_be_chunk, fr_from_u128, fr_to_be_bytes};
+use manyfold_types::poseidon::{hash, Domain};
+use manyfold_types::tx::Signed;
+use manyfold_types::{
+    AccountId, Amount, ChainId, ChangePubKey, Deposit, Fr, FullExit, Nonce, Op, OpPubdata,
+    PubKeyHash, TokenId, Transfer, Withdraw,
+};
+
+use crate::error::{Result, StateError};
+use crate::proof::{AccountProof, BalanceProof, ExitProof};
+use crate::tables::{Accounts, Balances, Meta, Reserves, META_ROOT};
+use crate::tree::SparseMerkleTree;
+
+/// Depth of the account tree: 4^12 = 2^24 accounts.
+pub const ACCOUNT_TREE_DEPTH: usize = 12;
+/// Depth of each account's balance tree: 4^5 = 2^10 tokens.
+pub const BALANCE_TREE_DEPTH: usize = 5;
+/// Depth of the reserve tree, keyed by `chain · 2^10 + token`: 4^7 = 16 chains × 2^10 tokens.
+pub const RESERVE_TREE_DEPTH: usize = 7;
+
+/// The hash of an account leaf.
+pub fn account_leaf_hash(
+    address: Address,
+    pubkey_hash: PubKeyHash,
+    nonce: Nonce,
+    balance_root: Fr,
+) -> Fr {
+    hash(
+        Domain::Account,
+        &[
+            fr_from_be_chunk(address.as_slice()),
+            pubkey_hash.0,
+            Fr::from(nonce.0 as u64),
+            balance_root,
+        ],
+    )
+}
+
+fn reserve_index(chain: ChainId, token: TokenId) -> u64 {
+    ((chain.get() as u64) << TokenId::BITS) | token.get() as u64
+}
+
+#[derive(Debug, Clone)]
+struct Account {
+    address: Address,
+    pubkey_hash: PubKeyHash,
+    nonce: Nonce,
+    balances: HashMap<TokenId, Amount>,
+    balance_tree: SparseMerkleTree,
+}
+
+impl Account {
+    fn new(address: Address) -> Self {
+        Self {
+            address,
+            pubkey_hash: PubKeyHash::NONE,
+            nonce: Nonce(0),
+            balances: HashMap::new(),
+            balance_tree: SparseMerkleTree::new(BALANCE_TREE_DEPTH),
+        }
+    }
+
+    fn balance(&self, token: TokenId) -> Amount {
+        self.balances.get(&token).copied().unwrap_or(Amount::ZERO)
+    }
+
+    fn leaf_hash(&self) -> Fr {
+        account_leaf_hash(
+            self.address,
+            self.pubkey_hash,
+            self.nonce,
+            self.balance_tree.root(),
+        )
+    }
+}
+
+/// A public view of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// Id.
+    pub id: AccountId,
+    /// Owner address.
+    pub address: Address,
+    /// Registered L2 key hash ([`PubKeyHash::NONE`] if none).
+    pub pubkey_hash: PubKeyHash,
+    /// Current nonce.
+    pub nonce: Nonce,
+    /// Non-zero balances.
+    pub balances: BTreeMap<TokenId, Amount>,
+}
+
+/// What an applied op produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedOp {
+    /// Its pubdata record.
+    pub pubdata: OpPubdata,
+}
+
+impl AppliedOp {
+    /// The chain besides the primary that must commit this op, if any.
+    pub fn onchain_for(&self) -> Option<ChainId> {
+        self.pubdata.onchain_for()
+    }
+}
+
+/// One change an op makes; a plan of these is computed, fully checked, before any is made.
+#[derive(Debug)]
+enum Effect {
+    CreateAccount(Address),
+    Balance(AccountId, TokenId, Amount),
+    Reserve(ChainId, TokenId, Amount),
+    Nonce(AccountId, Nonce),
+    PubKey(AccountId, PubKeyHash),
+}
+
+#[derive(Debug, Default)]
+struct Dirty {
+    accounts: BTreeSet<AccountId>,
+    balances: BTreeSet<(AccountId, TokenId)>,
+    reserves: BTreeSet<(ChainId, TokenId)>,
+}
+
+/// The L2 state. See the crate docs.
+#[derive(Debug)]
+pub struct L2State {
+    accounts: Vec<Account>,
+    by_address: HashMap<Address, AccountId>,
+    account_tree: SparseMerkleTree,
+    reserves: HashMap<(ChainId, TokenId), Amount>,
+    reserve_tree: SparseMerkleTree,
+    dirty: Dirty,
+}
+
+impl Default for L2State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl L2State {
+    /// The genesis state: no accounts, no reserves.
+    pub fn new() -> Self {
+        Self {
+            accounts: Vec::new(),
+            by_address: HashMap::new(),
+            account_tree: SparseMerkleTree::new(ACCOUNT_TREE_DEPTH),
+            reserves: HashMap::new(),
+            reserve_tree: SparseMerkleTree::new(RESERVE_TREE_DEPTH),
+            dirty: Dirty::default(),
+        }
+    }
+
+    /// Loads the last committed state from `storage`, rebuilding the trees, and checks
+    /// the rebuilt root against the root stored with the last commit.
+    pub fn open(storage: &dyn Storage) -> Result<Self> {
+        let mut state = Self::new();
+        for (id, raw) in storage.scan::<Accounts>()? {
+            if id as usize != state.accounts.len() {
+                return Err(StateError::Corrupt(format!(
+                    "account ids are not dense at {id}"
+                )));
+            }
+            let address = Address::from_slice(&raw[..20]);
+            let pkh = PubKeyHash::from_bytes(raw[20..52].try_into().expect("32 bytes"))
+                .map_err(|e| StateError::Corrupt(e.to_string()))?;
+            let nonce = Nonce(u32::from_be_bytes(raw[52..56].try_into().expect("4 bytes")));
+            let mut account = Account::new(address);
+            account.pubkey_hash = pkh;
+            account.nonce = nonce;
+            state.by_address.insert(
+                address,
+                AccountId::new(id).map_err(|e| StateError::Corrupt(e.to_string()))?,
+            );
+            state.accounts.push(account);
+        }
+        for ((id, token), balance) in storage.scan::<Balances>()? {
+            let account = state
+                .accounts
+                .get_mut(id as usize)
+                .ok_or_else(|| StateError::Corrupt(format!("balance of missing account {id}")))?;
+            let token = TokenId::new(token).map_err(|e| StateError::Corrupt(e.to_string()))?;
+            account.balances.insert(token, Amount(balance));
+        }
+        for account in &mut state.accounts {
+            account.balance_tree = SparseMerkleTree::from_leaves(
+                BALANCE_TREE_DEPTH,
+                account
+                    .balances
+                    .iter()
+                    .map(|(t, a)| (t.get() as u64, fr_from_u128(a.0))),
+            );
+        }
+        state.account_tree = SparseMerkleTree::from_leaves(
+            ACCOUNT_TREE_DEPTH,
+            state
+                .accounts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (i as u64, a.leaf_hash())),
+        );
+        for ((chain, token), reserve) in storage.scan::<Reserves>()? {
+            let chain = ChainId::new(chain).map_err(|e| StateError::Corrupt(e.to_string()))?;
+            let token = TokenId::new(token).map_err(|e| StateError::Corrupt(e.to_string()))?;
+            state.reserves.insert((chain, token), Amount(reserve));
+        }
+        state.reserve_tree = SparseMerkleTree::from_leaves(
+            RESERVE_TREE_DEPTH,
+            state
+                .reserves
+                .iter()
+                .map(|((c, t), a)| (reserve_index(*c, *t), fr_from_u128(a.0))),
+        );
+        let stored_root = storage.get::<Meta>(&META_ROOT)?;
+        let root = state.root();
+        match stored_root {
+            None if state.accounts.is_empty() && state.reserves.is_empty() => Ok(state),
+            Some(bytes) if bytes == fr_to_be_bytes(&root) => Ok(state),
+            _ => Err(StateError::Corrupt(
+                "rebuilt root differs from the committed root".into(),
+            )),
+        }
+    }
+
+    /// The state root: `H_state(accounts root, reserves root)`.
+    pub fn root(&self) -> Fr {
+        hash(
+            Domain::State,
+            &[self.account_tree.root(), self.reserve_tree.root()],
+        )
+    }
+
+    /// Root of the account tree.
+    pub fn accounts_root(&self) -> Fr {
+        self.account_tree.root()
+    }
+
+    /// Root of the reserve tree.
+    pub fn reserves_root(&self) -> Fr {
+        self.reserve_tree.root()
+    }
+
+    /// Number of accounts.
+    pub fn account_count(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// The account `id`, if it exists.
+    pub fn account(&self, id: AccountId) -> Option<AccountInfo> {
+        self.accounts.get(id.get() as usize).map(|a| AccountInfo {
+            id,
+            address: a.address,
+            pubkey_hash: a.pubkey_hash,
+            nonce: a.nonce,
+            balances: a.balances.iter().map(|(t, v)| (*t, *v)).collect(),
+        })
+    }
+
+    /// The account owned by `address`, if any.
+    pub fn account_id_of(&self, address: &Address) -> Option<AccountId> {
+        self.by_address.get(address).copied()
+    }
+
+    /// The balance of `token` held by `id` (zero for unknown accounts).
+    pub fn balance(&self, id: AccountId, token: TokenId) -> Amount {
+        self.get(id)
+            .map(|a| a.balance(token))
+            .unwrap_or(Amount::ZERO)
+    }
+
+    /// What `chain` holds of `token` for L2: deposits minus withdrawals there.
+    pub fn reserve(&self, chain: ChainId, token: TokenId) -> Amount {
+        self.reserves
+            .get(&(chain, token))
+            .copied()
+            .unwrap_or(Amount::ZERO)
+    }
+
+    fn get(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(id.get() as usize)
+    }
+
+    fn existing(&self, id: AccountId) -> Result<&Account> {
+        self.get(id).ok_or(StateError::UnknownAccount(id))
+    }
+
+    /// Checks `op` against every rule without changing anything.
+    pub fn check(&self, op: &Op) -> Result<OpPubdata> {
+        self.plan(op).map(|(pubdata, _)| pubdata)
+    }
+
+    /// Applies `op`, or refuses it leaving the state unchanged.
+    pub fn apply(&mut self, op: &Op) -> Result<AppliedOp> {
+        let (pubdata, effects) = self.plan(op)?;
+        for effect in effects {
+            self.execute(effect);
+        }
+        Ok(AppliedOp { pubdata })
+    }
+
+    fn plan(&self, op: &Op) -> Result<(OpPubdata, Vec<Effect>)> {
+        match op {
+            Op::Noop => Ok((OpPubdata::Noop, Vec::new())),
+            Op::Deposit(d) => self.plan_deposit(d),
+            Op::FullExit(e) => Ok(self.plan_full_exit(e)),
+            Op::Transfer(t) => self.plan_transfer(t),
+            Op::Withdraw(w) => self.plan_withdraw(w),
+            Op::ChangePubKey(c) => self.plan_change_pubkey(c),
+        }
+    }
+
+    fn plan_deposit(&self, d: &Deposit) -> Result<(OpPubdata, Vec<Effect>)> {
+        let mut effects = Vec::with_capacity(3);
+        let (account, balance) = match self.by_address.get(&d.address) {
+            Some(id) => (*id, self.balance(*id, d.token)),
+            None => {
+                let id = AccountId::new(self.accounts.len() as u32)
+                    .map_err(|_| StateError::AccountTreeFull)?;
+                effects.push(Effect::CreateAccount(d.address));
+                (id, Amount::ZERO)
+            }
+        };
+        let new_balance = balance
+            .checked_add(d.amount)
+            .ok_or(StateError::BalanceOverflow {
+                account,
+                token: d.token,
+            })?;
+        let new_reserve = self.reserve(d.chain, d.token).checked_add(d.amount).ok_or(
+            StateError::ReserveOverflow {
+                chain: d.chain,
+                token: d.token,
+            },
+        )?;
+        effects.push(Effect::Balance(account, d.token, new_balance));
+        effects.push(Effect::Reserve(d.chain, d.token, new_reserve));
+        let pubdata = OpPubdata::Deposit {
+            chain: d.chain,
+            account,
+            token: d.token,
+            amount: d.amount,
+            address: d.address,
+        };
+        Ok((pubdata, effects))
+    }
+
+    /// A full exit is never refused: one that cannot be paid is processed with amount 0.
+    fn plan_full_exit(&self, e: &FullExit) -> (OpPubdata, Vec<Effect>) {
+        let balance = match self.get(e.account) {
+            Some(a) if a.address == e.address => a.balance(e.token),
+            _ => Amount::ZERO,
+        };
+        let reserve = self.reserve(e.chain, e.token);
+        let amount = if balance <= reserve {
+            balance
+        } else {
+            Amount::ZERO
+        };
+        let mut effects = Vec::new();
+        if amount != Amount::ZERO {
+            effects.push(Effect::Balance(e.account, e.token, Amount::ZERO));
+            effects.push(Effect::Reserve(
+                e.chain,
+                e.token,
+                reserve.checked_sub(amount).expect("amount <= reserve"),
+            ));
+        }
+        let pubdata = OpPubdata::FullExit {
+            chain: e.chain,
+            account: e.account,
+            token: e.token,
+            amount,
+            address: e.address,
+        };
+        (pubdata, effects)
+    }
+
+    /// Checks the signer and nonce of an L2-signed transaction; returns the next nonce.
+    fn check_signed<T>(
+        &self,
+        account: AccountId,
+        nonce: Nonce,
+        signed: &Signed<T>,
+        message: Fr,
+    ) -> Result<Nonce> {
+        let a = self.existing(account)?;
+        if a.pubkey_hash == PubKeyHash::NONE {
+            return Err(StateError::NoKeyRegistered(account));
+        }
+        if signed.public_key.hash() != a.pubkey_hash {
+            return Err(StateError::WrongSigner(account));
+        }
+        if !signed.public_key.verify(message, &signed.signature) {
+            return Err(StateError::BadSignature);
+        }
+        self.check_nonce(account, a.nonce, nonce)
+    }
+
+    fn check_nonce(&self, account: AccountId, current: Nonce, given: Nonce) -> Result<Nonce> {
+        if given != current {
+            return Err(StateError::BadNonce {
+                account,
+                expected: current,
+                got: given,
+            });
+        }
+        current.next().ok_or(StateError::NonceExhausted(account))
+    }
+
+    fn debit(&self, account: AccountId, token: TokenId, amount: Amount) -> Result<Amount> {
+        let balance = self.balance(account, token);
+        balance
+            .checked_sub(amount)
+            .ok_or(StateError::InsufficientBalance {
+                account,
+                token,
+                balance,
+                amount,
+            })
+    }
+
+    fn plan_transfer(&self, signed: &Signed<Transfer>) -> Result<(OpPubdata, Vec<Effect>)> {
+        let t = &signed.body;
+        let next_nonce = self.check_signed(t.from, t.nonce, signed, t.message())?;
+        self.existing(t.to)?;
+        if t.from == t.to {
+            return Err(StateError::SelfTransfer(t.from));
+        }
+        let from_balance = self.debit(t.from, t.token, t.amount)?;
+        let to_balance = self.balance(t.to, t.token).checked_add(t.amount).ok_or(
+            StateError::BalanceOverflow {
+                account: t.to,
+                token: t.token,
+            },
+        )?;
+        let effects = vec![
+            Effect::Balance(t.from, t.token, from_balance),
+            Effect::Nonce(t.from, next_nonce),
+            Effect::Balance(t.to, t.token, to_balance),
+        ];
+        let pubdata = OpPubdata::Transfer {
+            from: t.from,
+            to: t.to,
+            token: t.token,
+            amount: t.amount,
+        };
+        Ok((pubdata, effects))
+    }
+
+    fn plan_withdraw(&self, signed: &Signed<Withdraw>) -> Result<(OpPubdata, Vec<Effect>)> {
+        let w = &signed.body;
+        let next_nonce = self.check_signed(w.account, w.nonce, signed, w.message())?;
+        let balance = self.debit(w.account, w.token, w.amount)?;
+        let reserve = self.reserve(w.chain, w.token);
+        let new_reserve = reserve
+            .checked_sub(w.amount)
+            .ok_or(StateError::InsufficientReserve {
+                chain: w.chain,
+                token: w.token,
+                reserve,
+                amount: w.amount,
+            })?;
+        let effects = vec![
+            Effect::Balance(w.account, w.token, balance),
+            Effect::Nonce(w.account, next_nonce),
+            Effect::Reserve(w.chain, w.token, new_reserve),
+        ];
+        let pubdata = OpPubdata::Withdraw {
+            chain: w.chain,
+            account: w.account,
+            token: w.token,
+            amount: w.amount,
+            address: w.to,
+        };
+        Ok((pubdata, effects))
+    }
+
+    fn plan_change_pubkey(&self, c: &ChangePubKey) -> Result<(OpPubdata, Vec<Effect>)> {
+        let a = self.existing(c.account)?;
+        if c.pubkey_hash == PubKeyHash::NONE {
+            return Err(StateError::ZeroPubKeyHash);
+        }
+        let next_nonce = self.check_nonce(c.account, a.nonce, c.nonce)?;
+        let signer =
+            recover_change_pubkey_signer(&c.eth_signature, c.pubkey_hash, c.nonce, c.account)
+                .map_err(|e| StateError::BadEthSignature(e.to_string()))?;
+        if signer != a.address {
+            return Err(StateError::BadEthSignature(format!(
+                "signed by {signer}, the account is {}",
+                a.address
+            )));
+        }
+        let effects = vec![
+            Effect::PubKey(c.account, c.pubkey_hash),
+            Effect::Nonce(c.account, next_nonce),
+        ];
+        let pubdata = OpPubdata::ChangePubKey {
+            chain: c.chain,
+            account: c.account,
+            pubkey_hash: c.pubkey_hash,
+            address: a.address,
+            nonce: c.nonce,
+        };
+        Ok((pubdata, effects))
+    }
+
+    fn execute(&mut self, effect: Effect) {
+        match effect {
+            Effect::CreateAccount(address) => {
+                let id = AccountId::new(self.accounts.len() as u32).expect("checked when planned");
+                self.accounts.push(Account::new(address));
+                self.by_address.insert(address, id);
+                self.refresh_account(id);
+            }
+            Effect::Balance(id, token, amount) => {
+                let account = &mut self.accounts[id.get() as usize];
+                if amount == Amount::ZERO {
+                    account.balances.remove(&token);
+                } else {
+                    account.balances.insert(token, amount);
+                }
+                account
+                    .balance_tree
+                    .set(token.get() as u64, fr_from_u128(amount.0));
+                self.dirty.balances.insert((id, token));
+                self.refresh_account(id);
+            }
+            Effect::Reserve(chain, token, amount) => {
+                if amount == Amount::ZERO {
+                    self.reserves.remove(&(chain, token));
+                } else {
+                    self.reserves.insert((chain, token), amount);
+                }
+                self.reserve_tree
+                    .set(reserve_index(chain, token), fr_from_u128(amount.0));
+                self.dirty.reserves.insert((chain, token));
+            }
+            Effect::Nonce(id, nonce) => {
+                self.accounts[id.get() as usize].nonce = nonce;
+                self.refresh_account(id);
+            }
+            Effect::PubKey(id, pkh) => {
+                self.accounts[id.get() as usize].pubkey_hash = pkh;
+                self.refresh_account(id);
+            }
+        }
+    }
+
+    fn refresh_account(&mut self, id: AccountId) {
+        let leaf = self.accounts[id.get() as usize].leaf_hash();
+        self.account_tree.set(id.get() as u64, leaf);
+        self.dirty.accounts.insert(id);
+    }
+
+    /// Moves every change since the last call into `batch`, with the new root. The caller
+    /// commits the batch (with its own writes), which makes these changes durable.
+    pub fn write_changes(&mut self, batch: &mut WriteBatch) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for id in dirty.accounts {
+            let a = &self.accounts[id.get() as usize];
+            let mut raw = [0u8; 56];
+            raw[..20].copy_from_slice(a.address.as_slice());
+            raw[20..52].copy_from_slice(&a.pubkey_hash.to_bytes());
+            raw[52..].copy_from_slice(&a.nonce.0.to_be_bytes());
+            batch.put::<Accounts>(&id.get(), &raw);
+        }
+        for (id, token) in dirty.balances {
+            let key = (id.get(), token.get());
+            match self.balance(id, token) {
+                Amount::ZERO => batch.delete::<Balances>(&key),
+                amount => batch.put::<Balances>(&key, &amount.0),
+            }
+        }
+        for (chain, token) in dirty.reserves {
+            let key = (chain.get(), token.get());
+            match self.reserve(chain, token) {
+                Amount::ZERO => batch.delete::<Reserves>(&key),
+                amount => batch.put::<Reserves>(&key, &amount.0),
+            }
+        }
+        batch.put::<Meta>(&META_ROOT, &fr_to_be_bytes(&self.root()).to_vec());
+    }
+
+    /// Writes every change since the last commit to `storage`, atomically and durably.
+    pub fn commit(&mut self, storage: &dyn Storage) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        self.write_changes(&mut batch);
+        storage.commit(batch)?;
+        Ok(())
+    }
+
+    /// A Merkle proof of account `id`'s leaf (an absent account proves the empty leaf).
+    pub fn account_proof(&self, id: AccountId) -> AccountProof {
+        let (address, pubkey_hash, nonce, balance_root) = match self.get(id) {
+            Some(a) => (
+                Some(a.address),
+                a.pubkey_hash,
+                a.nonce,
+                a.balance_tree.root(),
+            ),
+            None => (
+                None,
+                PubKeyHash::NONE,
+                Nonce(0),
+                crate::tree::empty_hash(BALANCE_TREE_DEPTH),
+            ),
+        };
+        AccountProof {
+            account: id,
+            address,
+            pubkey_hash,
+            nonce,
+            balance_root,
+            path: self.account_tree.path(id.get() as u64),
+            reserves_root: self.reserve_tree.root(),
+        }
+    }
+
+    /// A Merkle proof of `id`'s balance of `token` within its balance tree.
+    pub fn balance_proof(&self, id: AccountId, token: TokenId) -> BalanceProof {
+        let path = match self.get(id) {
+            Some(a) => a.balance_tree.path(token.get() as u64),
+            None => SparseMerkleTree::new(BALANCE_TREE_DEPTH).path(token.get() as u64),
+        };
+        BalanceProof {
+            token,
+            balance: self.balance(id, token),
+            path,
+        }
+    }
+
+    /// The proof an exodus exit presents: account leaf and balance, against the state root.
+    pub fn exit_proof(&self, id: AccountId, token: TokenId) -> ExitProof {
+        ExitProof {
+            account: self.account_proof(id),
+            balance: self.balance_proof(id, token),
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! Property tests of the state rules: every violation is refused with its typed error and
+//! leaves the state exactly as it was; valid sequences give the same root however their
+//! commits are batched; Merkle proofs verify and fail when tampered.
+
+use manyfold_state::testing::Scenario;
+use manyfold_state::{L2State, StateError};
+use manyfold_storage::{MemoryStorage, SledStorage};
+use manyfold_types::ecdsa::sign_change_pubkey;
+use manyfold_types::{
+    AccountId, Amount, ChainId, ChangePubKey, Deposit, Fr, Nonce, Op, PrivateKey, PubKeyHash,
+    TokenId, Transfer, Withdraw,
+};
+use proptest::prelude::*;
+
+fn chain(c: u16) -> ChainId {
+    ChainId::new(c).unwrap()
+}
+fn token(t: u16) -> TokenId {
+    TokenId::new(t).unwrap()
+}
+fn id(a: u32) -> AccountId {
+    AccountId::new(a).unwrap()
+}
+
+/// Three users with registered keys; user 0 holds 1000 of token 0, deposited on chain 0.
+fn funded() -> (Scenario, L2State) {
+    let mut scenario = Scenario::new(4, 2, 2);
+    let mut state = L2State::new();
+    for (u, amount) in [(0usize, 1000u128), (1, 1), (2, 1)] {
+        let deposit = Op::Deposit(Deposit {
+            chain: chain(0),
+            serial_id: u as u64,
+            address: scenario.users[u].address,
+            token: token(0),
+            amount: Amount(amount),
+        });
+        state.apply(&deposit).unwrap();
+        let cpk = scenario
+            .op(
+                &state,
+                manyfold_state::testing::Action::ChangePubKey { user: u, chain: 0 },
+            )
+            .unwrap();
+        state.apply(&cpk).unwrap();
+    }
+    (scenario, state)
+}
+
+fn transfer(s: &Scenario, from: u32, to: u32, amount: u128, nonce: u32) -> Transfer {
+    let _ = s;
+    Transfer {
+        from: id(from),
+        to: id(to),
+        token: token(0),
+        amount: Amount(amount),
+        nonce: Nonce(nonce),
+    }
+}
+
+/// Applies `op` expecting `expected`, and checks nothing changed.
+fn refused(state: &mut L2State, op: Op, expected: impl Fn(&StateError) -> bool) {
+    let root = state.root();
+    let accounts: Vec<_> = (0..state.account_count() as u32)
+        .map(|a| state.account(id(a)))
+        .collect();
+    let reserves: Vec<_> = (0..2).map(|c| state.reserve(chain(c), token(0))).collect();
+    let err = state.apply(&op).expect_err("the op must be refused");
+    assert!(expected(&err), "unexpected error {err:?} for {op:?}");
+    assert_eq!(state.root(), root, "a refused op changed the root");
+    let after: Vec<_> = (0..state.account_count() as u32)
+        .map(|a| state.account(id(a)))
+        .collect();
+    assert_eq!(after, accounts, "a refused op changed an account");
+    assert_eq!(
+        (0..2)
+            .map(|c| state.reserve(chain(c), token(0)))
+            .collect::<Vec<_>>(),
+        reserves
+    );
+}
+
+#[test]
+fn every_rule_violation_is_refused_and_changes_nothing() {
+    let (s, mut state) = funded();
+    let k0 = &s.users[0].l2;
+    let k1 = &s.users[1].l2;
+
+    // Signature by another key than the registered one.
+    refused(
+        &mut state,
+        Op::Transfer(transfer(&s, 0, 1, 1, 1).sign(k1)),
+        |e| *e == StateError::WrongSigner(id(0)),
+    );
+    // A valid key but a signature over other fields.
+    let mut forged = transfer(&s, 0, 1, 1, 1).sign(k0);
+    forged.body.amount = Amount(999);
+    refused(&mut state, Op::Transfer(forged), |e| {
+        *e == StateError::BadSignature
+    });
+    // Replayed and future nonces.
+    for nonce in [0, 2] {
+        refused(
+            &mut state,
+            Op::Transfer(transfer(&s, 0, 1, 1, nonce).sign(k0)),
+            |e| {
+                matches!(
+                    e,
+                    StateError::BadNonce {
+                        expected: Nonce(1),
+                        ..
+                    }
+                )
+            },
+        );
+    }
+    // Overdraw.
+    refused(
+        &mut state,
+        Op::Transfer(transfer(&s, 0, 1, 1001, 1).sign(k0)),
+        |e| matches!(e, StateError::InsufficientBalance { .. }),
+    );
+    // Unknown recipient and sender, self transfer.
+    refused(
+        &mut state,
+        Op::Transfer(transfer(&s, 0, 9, 1, 1).sign(k0)),
+        |e| *e == StateError::UnknownAccount(id(9)),
+    );
+    refused(
+        &mut state,
+        Op::Transfer(transfer(&s, 9, 0, 1, 0).sign(k0)),
+        |e| *e == StateError::UnknownAccount(id(9)),
+    );
+    refused(
+        &mut state,
+        Op::Transfer(transfer(&s, 0, 0, 1, 1).sign(k0)),
+        |e| *e == StateError::SelfTransfer(id(0)),
+    );
+    // Withdraw beyond the destination chain's reserve: chain 1 holds nothing.
+    let w = Withdraw {
+        account: id(0),
+        chain: chain(1),
+        token: token(0),
+        amount: Amount(5),
+        to: s.users[0].address,
+        nonce: Nonce(1),
+    };
+    refused(&mut state, Op::Withdraw(w.sign(k0)), |e| {
+        matches!(e, StateError::InsufficientReserve { .. })
+    });
+    refused(
+        &mut state,
+        Op::Withdraw(
+            Withdraw {
+                amount: Amount(2000),
+                chain: chain(0),
+                ..w
+            }
+            .sign(k0),
+        ),
+        |e| matches!(e, StateError::InsufficientBalance { .. }),
+    );
+    // Overflow: user 1 holds the whole amount range of token 1, and chain 1's reserve is full.
+    let deposit = |user: usize, c: u16, amount| {
+        Op::Deposit(Deposit {
+            chain: chain(c),
+            serial_id: 9,
+            address: s.users[user].address,
+            token: token(1),
+            amount: Amount(amount),
+        })
+    };
+    state.apply(&deposit(1, 1, u128::MAX)).unwrap();
+    state.apply(&deposit(0, 0, 5)).unwrap();
+    let t1 = Transfer {
+        token: token(1),
+        ..transfer(&s, 0, 1, 1, 1)
+    };
+    refused(&mut state, Op::Transfer(t1.sign(k0)), |e| {
+        *e == StateError::BalanceOverflow {
+            account: id(1),
+            token: token(1),
+        }
+    });
+    refused(&mut state, deposit(1, 0, 1), |e| {
+        *e == StateError::BalanceOverflow {
+            account: id(1),
+            token: token(1),
+        }
+    });
+    refused(&mut state, deposit(2, 1, 1), |e| {
+        *e == StateError::ReserveOverflow {
+            chain: chain(1),
+            token: token(1),
+        }
+    });
+    // After all those refusals the valid op still goes through at nonce 1.
+    state
+        .apply(&Op::Transfer(transfer(&s, 0, 1, 1, 1).sign(k0)))
+        .unwrap();
+}
+
+#[test]
+fn key_rules_are_enforced() {
+    let (s, mut state) = funded();
+    // User 3 has an account (a deposit made it) but no key: it cannot sign.
+    state
+        .apply(&Op::Deposit(Deposit {
+            chain: chain(0),
+            serial_id: 7,
+            address: s.users[3].address,
+            token: token(0),
+            amount: Amount(10),
+        }))
+        .unwrap();
+    let t = Transfer {
+        from: id(3),
+        to: id(0),
+        token: token(0),
+        amount: Amount(1),
+        nonce: Nonce(0),
+    };
+    refused(&mut state, Op::Transfer(t.sign(&s.users[3].l2)), |e| {
+        *e == StateError::NoKeyRegistered(id(3))
+    });
+
+    // ChangePubKey must be signed by the account's own Ethereum key, at its nonce.
+    let pkh = s.users[3].l2.public_key().hash();
+    let by_other = sign_change_pubkey(&s.users[0].eth, pkh, Nonce(0), id(3));
+    let cpk = ChangePubKey {
+        account: id(3),
+        chain: chain(0),
+        pubkey_hash: pkh,
+        nonce: Nonce(0),
+        eth_signature: by_other,
+    };
+    refused(&mut state, Op::ChangePubKey(cpk), |e| {
+        matches!(e, StateError::BadEthSignature(_))
+    });
+    let own = sign_change_pubkey(&s.users[3].eth, pkh, Nonce(0), id(3));
+    refused(
+        &mut state,
+        Op::ChangePubKey(ChangePubKey {
+            nonce: Nonce(1),
+            eth_signature: own,
+            ..cpk
+        }),
+        |e| matches!(e, StateError::BadNonce { .. }),
+    );
+    let zero = sign_change_pubkey(&s.users[3].eth, PubKeyHash::NONE, Nonce(0), id(3));
+    refused(
+        &mut state,
+        Op::ChangePubKey(ChangePubKey {
+            pubkey_hash: PubKeyHash::NONE,
+            eth_signature: zero,
+            ..cpk
+        }),
+        |e| *e == StateError::ZeroPubKeyHash,
+    );
+    state
+        .apply(&Op::ChangePubKey(ChangePubKey {
+            eth_signature: own,
+            ..cpk
+        }))
+        .unwrap();
+    state
+        .apply(&Op::Transfer(
+            Transfer {
+                nonce: Nonce(1),
+                ..t
+            }
+            .sign(&s.users[3].l2),
+        ))
+        .unwrap();
+    assert_eq!(state.balance(id(3), token(0)), Amount(9));
+}
+
+#[test]
+fn full_exits_are_never_refused_and_pay_only_what_can_be_paid() {
+    let (s, mut state) = funded();
+    let exit = |user: usize, account: u32, c: u16| {
+        Op::FullExit(manyfold_types::FullExit {
+            chain: chain(c),
+            serial_id: 50,
+            account: id(account),
+            address: s.users[user].address,
+            token: token(0),
+        })
+    };
+    let amount_of = |applied: manyfold_state::AppliedOp| match applied.pubdata {
+        manyfold_types::OpPubdata::FullExit { amount, .. } => amount,
+        other => panic!("{other:?}"),
+    };
+    // Wrong owner, unknown account, short reserve (chain 1 holds nothing): amount 0, nothing moves.
+    let root = state.root();
+    assert_eq!(
+        amount_of(state.apply(&exit(1, 0, 0)).unwrap()),
+        Amount::ZERO
+    );
+    assert_eq!(
+        amount_of(state.apply(&exit(1, 77, 0)).unwrap()),
+        Amount::ZERO
+    );
+    assert_eq!(
+        amount_of(state.apply(&exit(0, 0, 1)).unwrap()),
+        Amount::ZERO
+    );
+    assert_eq!(state.root(), root);
+    // The owner on a chain with enough reserve gets everything.
+    assert_eq!(
+        amount_of(state.apply(&exit(0, 0, 0)).unwrap()),
+        Amount(1000)
+    );
+    assert_eq!(state.balance(id(0), token(0)), Amount::ZERO);
+    assert_eq!(state.reserve(chain(0), token(0)), Amount(2));
+}
+
+#[test]
+fn deposits_create_accounts_once_per_address() {
+    let s = Scenario::new(2, 1, 1);
+    let mut state = L2State::new();
+    let deposit = |u: usize| {
+        Op::Deposit(Deposit {
+            chain: chain(0),
+            serial_id: 0,
+            address: s.users[u].address,
+            token: token(0),
+            amount: Amount(5),
+        })
+    };
+    state.apply(&deposit(0)).unwrap();
+    state.apply(&deposit(1)).unwrap();
+    state.apply(&deposit(0)).unwrap();
+    assert_eq!(state.account_count(), 2);
+    assert_eq!(state.account_id_of(&s.users[1].address), Some(id(1)));
+    assert_eq!(state.balance(id(0), token(0)), Amount(10));
+    assert_eq!(state.reserve(chain(0), token(0)), Amount(15));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// A random valid sequence reaches the same root whether committed op by op, in random
+    /// batches, or never; and reopening the store gives that root back.
+    #[test]
+    fn batching_of_commits_does_not_change_the_root(seed: u64, cuts in proptest::collection::vec(any::<bool>(), 60)) {
+        let mut reference = L2State::new();
+        let ops = Scenario::new(6, 3, 3).valid_ops(&mut reference, seed, 60);
+
+        let dir = tempfile::tempdir().unwrap();
+        let sled = SledStorage::open(dir.path()).unwrap();
+        let memory = MemoryStorage::new();
+        let mut batched = L2State::new();
+        let mut per_op = L2State::new();
+        for (op, cut) in ops.iter().zip(&cuts) {
+            batched.apply(op).unwrap();
+            per_op.apply(op).unwrap();
+            per_op.commit(&memory).unwrap();
+            if *cut {
+                batched.commit(&sled).unwrap();
+            }
+        }
+        batched.commit(&sled).unwrap();
+        prop_assert_eq!(batched.root(), reference.root());
+        prop_assert_eq!(per_op.root(), reference.root());
+        prop_assert_eq!(L2State::open(&memory).unwrap().root(), reference.root());
+        drop(sled);
+        let reopened = L2State::open(&SledStorage::open(dir.path()).unwrap()).unwrap();
+        prop_assert_eq!(reopened.root(), reference.root());
+        for a in 0..reference.account_count() as u32 {
+            prop_assert_eq!(reopened.account(id(a)), reference.account(id(a)));
+        }
+    }
+
+    /// Every account and balance proof verifies against the root and fails when tampered.
+    #[test]
+    fn merkle_proofs_verify_and_fail_when_tampered(seed: u64, pick: u32, level in 0usize..12, slot in 0usize..3) {
+        let mut state = L2State::new();
+        Scenario::new(5, 2, 3).valid_ops(&mut state, seed, 30);
+        let root = state.root();
+        let account = id(pick % (state.account_count() as u32 + 1));
+        for t in 0..3 {
+            let proof = state.exit_proof(account, token(t));
+            prop_assert!(proof.verify(root));
+            prop_assert_eq!(proof.balance.balance, state.balance(account, token(t)));
+
+            let mut p = proof.clone();
+            p.balance.balance = Amount(p.balance.balance.0.wrapping_add(1));
+            prop_assert!(!p.verify(root));
+            if proof.account.address.is_some() {
+                let mut p = proof.clone();
+                p.account.nonce = Nonce(p.account.nonce.0 + 1);
+                prop_assert!(!p.verify(root));
+            }
+            let mut p = proof.clone();
+            p.account.path.0[level][slot] += Fr::from(1u64);
+            prop_assert!(!p.verify(root));
+            let mut p = proof.clone();
+            p.balance.path.0[level % 5][slot] += Fr::from(1u64);
+            prop_assert!(!p.verify(root));
+            // Moving a present account's proof to another index fails; for an absent
+            // account the neighbour's leaf may be empty too, which the proof then rightly shows.
+            if proof.account.address.is_some() {
+                let mut p = proof.clone();
+                p.account.account = id((account.get() + 1) % 16);
+                prop_assert!(!p.verify(root));
+            }
+            prop_assert!(!proof.verify(root + Fr::from(1u64)));
+        }
+    }
+
+    /// Random mutations of valid ops (amounts, nonces, signers) are either valid or refused
+    /// without any change.
+    #[test]
+    fn mutated_ops_are_applied_whole_or_not_at_all(seed: u64, bump in 1u128..2000, nonce_delta in 1u32..3) {
+        let mut state = L2State::new();
+        let mut scenario = Scenario::new(4, 2, 2);
+        let ops = scenario.valid_ops(&mut state, seed, 25);
+        let stranger = PrivateKey::from_seed(b"stranger");
+        for op in ops {
+            let mutants = match op {
+                Op::Transfer(t) => vec![
+                    Op::Transfer(Transfer { amount: Amount(t.body.amount.0 + bump), ..t.body }.sign(&scenario.users[0].l2)),
+                    Op::Transfer(Transfer { nonce: Nonce(t.body.nonce.0 + nonce_delta), ..t.body }.sign(&stranger)),
+                    Op::Transfer(t),
+                ],
+                Op::Withdraw(w) => vec![
+                    Op::Withdraw(Withdraw { amount: Amount(w.body.amount.0 + bump), ..w.body }.sign(&stranger)),
+                    Op::Withdraw(w),
+                ],
+                other => vec![other],
+            };
+            for m in mutants {
+                let before = state.root();
+                match state.apply(&m) {
+                    Ok(_) => {}
+                    Err(_) => prop_assert_eq!(state.root(), before),
+                }
+            }
+        }
+    }
+}
