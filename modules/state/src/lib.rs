@@ -24,3 +24,7 @@ pub use state::{
     account_leaf_hash, AccountInfo, AppliedOp, L2State, ACCOUNT_TREE_DEPTH, BALANCE_TREE_DEPTH,
     RESERVE_TREE_DEPTH,
 };
+
+/// The state as shared between the block builder (the only writer) and readers such as the
+/// mempool and RPC.
+pub type SharedState = std::sync::Arc<std::sync::RwLock<L2State>>;

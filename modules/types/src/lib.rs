@@ -9,8 +9,10 @@
 //! - [`pubdata`]: the fixed-width pubdata of each executed operation, and the pubdata
 //!   commitment proven by the circuit and recomputed by the primary contract.
 //! - [`ecdsa`]: the Ethereum-key authorisation of ChangePubKey.
+//! - [`block`]: sealed blocks, receipts, priority ops.
 
 pub mod amount;
+pub mod block;
 pub mod ecdsa;
 pub mod error;
 pub mod field;
@@ -24,6 +26,7 @@ pub mod tx;
 
 pub use alloy_primitives::{keccak256, Address, B256, U256};
 pub use amount::Amount;
+pub use block::{Block, BlockOp, PriorityOp, PriorityRef, Receipt, TxStatus};
 pub use error::TypesError;
 pub use field::Fr;
 pub use ids::{AccountId, ChainId, Nonce, TokenId};
