@@ -1,0 +1,107 @@
+//! Sealing: blocks chain by hash and pubdata commitment, refused transactions get failed
+//! receipts, and everything sealed survives a reopen with the same state root.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use manyfold_block_builder::{BlockBuilder, BlockStore};
+use manyfold_mempool::{Candidate, Mempool, MempoolConfig};
+use manyfold_state::testing::Scenario;
+use manyfold_state::L2State;
+use manyfold_storage::{SledStorage, Storage, WriteBatch};
+use manyfold_types::block::fr_to_b256;
+use manyfold_types::pubdata::extend_commitment;
+use manyfold_types::{AccountId, Amount, Fr, L2Tx, Nonce, Op, TokenId, Transfer, TxStatus};
+
+#[test]
+fn sealed_blocks_chain_persist_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(dir.path()).unwrap());
+    let state = Arc::new(RwLock::new(L2State::new()));
+    let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
+    assert_eq!(builder.last_block().number, 0);
+
+    let mut reference = L2State::new();
+    let mut scenario = Scenario::new(4, 2, 2);
+    let ops = scenario.valid_ops(&mut reference, 11, 20);
+    let candidates = |ops: &[Op], from: u64| -> Vec<Candidate> {
+        ops.iter()
+            .enumerate()
+            .map(|(i, op)| Candidate { seq: from + i as u64, op: *op, tx_hash: None, priority: None })
+            .collect()
+    };
+    let first = builder.seal(&candidates(&ops[..12], 0), 1).unwrap().unwrap();
+    let second = builder.seal(&candidates(&ops[12..], 12), 2).unwrap().unwrap();
+    assert_eq!(second.block.parent_hash, first.block.hash());
+    assert_eq!(second.block.state_root, fr_to_b256(&reference.root()));
+    let mut commitment = Fr::from(0u64);
+    for op in first.block.ops.iter().chain(&second.block.ops) {
+        commitment = extend_commitment(commitment, &op.decoded());
+    }
+    assert_eq!(second.block.pubdata_commitment, fr_to_b256(&commitment));
+    assert!(builder.seal(&[], 3).unwrap().is_none(), "no ops, no block");
+
+    drop(builder);
+    let reopened_state = Arc::new(RwLock::new(L2State::new()));
+    let reopened = BlockBuilder::open(storage.clone(), reopened_state.clone()).unwrap();
+    assert_eq!(reopened.last_block(), second.block.as_ref());
+    assert_eq!(reopened_state.read().unwrap().root(), reference.root());
+    let store = BlockStore::new(storage);
+    assert_eq!(store.height().unwrap(), 2);
+    assert_eq!(store.block(1).unwrap().as_ref(), Some(first.block.as_ref()));
+}
+
+#[test]
+fn refused_transactions_get_failed_receipts_and_leave_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(dir.path()).unwrap());
+    let state = Arc::new(RwLock::new(L2State::new()));
+    let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
+    let mut scenario = Scenario::new(2, 1, 1);
+    let setup: Vec<Op> = {
+        let mut s = state.write().unwrap();
+        let mut ops = Vec::new();
+        for action in [
+            manyfold_state::testing::Action::Deposit { user: 0, chain: 0, token: 0, amount: 10 },
+            manyfold_state::testing::Action::Deposit { user: 1, chain: 0, token: 0, amount: 10 },
+            manyfold_state::testing::Action::ChangePubKey { user: 0, chain: 0 },
+        ] {
+            let op = scenario.op(&s, action).unwrap();
+            s.apply(&op).unwrap();
+            ops.push(op);
+        }
+        *s = L2State::new();
+        ops
+    };
+    let seal_ops = setup.iter().enumerate().map(|(i, op)| Candidate { seq: i as u64, op: *op, tx_hash: None, priority: None }).collect::<Vec<_>>();
+    builder.seal(&seal_ops, 1).unwrap().unwrap();
+
+    // Two transfers admitted against the same balance: the second fails at sealing.
+    let mut pool = Mempool::new(MempoolConfig::default(), BTreeMap::new());
+    let spend = |nonce: u32| {
+        L2Tx::Transfer(
+            Transfer { from: AccountId::new(0).unwrap(), to: AccountId::new(1).unwrap(), token: TokenId::new(0).unwrap(), amount: Amount(8), nonce: Nonce(nonce) }
+                .sign(&scenario.users[0].l2),
+        )
+    };
+    let mut batch = WriteBatch::new();
+    pool.admit(spend(1), &state.read().unwrap(), &mut batch).unwrap();
+    storage.commit(batch).unwrap();
+    let mut candidates = pool.candidates(10, &state.read().unwrap());
+    let mut doomed = candidates[0].clone();
+    doomed.seq = 99;
+    doomed.op = Op::from(spend(2));
+    doomed.tx_hash = Some(spend(2).hash());
+    candidates.push(doomed);
+    let sealed = builder.seal(&candidates, 2).unwrap().unwrap();
+    assert_eq!(sealed.block.ops.len(), 1);
+    assert_eq!(sealed.receipts[0].status, TxStatus::Included);
+    assert_eq!(sealed.receipts[1].status, TxStatus::Failed);
+    assert!(sealed.receipts[1].error.as_deref().unwrap().contains("less than 8"));
+    assert!(sealed.consumed.contains(&99));
+    let store = BlockStore::new(storage.clone());
+    assert_eq!(store.receipt(&spend(2).hash()).unwrap().unwrap().status, TxStatus::Failed);
+    // The admitted row went with the block: a restored pool is empty.
+    let restored = Mempool::restore(MempoolConfig::default(), BTreeMap::new(), storage.as_ref(), &state.read().unwrap()).unwrap();
+    assert_eq!(restored.tx_count(), 0);
+}
