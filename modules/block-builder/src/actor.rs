@@ -29,7 +29,12 @@ pub struct BlockBuilderConfig {
 
 impl Default for BlockBuilderConfig {
     fn default() -> Self {
-        Self { max_ops_per_block: 128, max_block_time_ms: 1_000, poll_interval_ms: 50, subscriber_buffer: 256 }
+        Self {
+            max_ops_per_block: 128,
+            max_block_time_ms: 1_000,
+            poll_interval_ms: 50,
+            subscriber_buffer: 256,
+        }
     }
 }
 
@@ -55,9 +60,22 @@ pub struct BlockBuilderActor {
 
 impl BlockBuilderActor {
     /// A builder over `storage`, fed by `mempool`, writing to `state`.
-    pub fn new(config: BlockBuilderConfig, storage: Arc<dyn Storage>, state: SharedState, mempool: MempoolHandle) -> Self {
+    pub fn new(
+        config: BlockBuilderConfig,
+        storage: Arc<dyn Storage>,
+        state: SharedState,
+        mempool: MempoolHandle,
+    ) -> Self {
         let (events, _) = broadcast::channel(config.subscriber_buffer.max(1));
-        Self { config, storage, state, mempool, events, builder: None, waiting_since: None }
+        Self {
+            config,
+            storage,
+            state,
+            mempool,
+            events,
+            builder: None,
+            waiting_since: None,
+        }
     }
 
     /// Starts the actor on its own thread (sealing is CPU work) under a supervisor.
@@ -65,36 +83,45 @@ impl BlockBuilderActor {
         let events = self.events.clone();
         let arbiter = Arbiter::new();
         let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| self);
-        BlockBuilderHandle { events, _addr: addr }
+        BlockBuilderHandle {
+            events,
+            _addr: addr,
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let mempool = self.mempool.clone();
         let max = self.config.max_ops_per_block;
-        let work = async move { mempool.candidates(max).await }.into_actor(self).then(|candidates, act, ctx| {
-            let sealed = match candidates {
-                Ok(candidates) => act.maybe_seal(&candidates, ctx),
-                Err(e) => {
-                    tracing::warn!(error = %e, "mempool did not answer");
-                    None
-                }
-            };
-            let mempool = act.mempool.clone();
-            async move {
-                if let Some(sealed) = sealed {
-                    // The mempool must drop what the block consumed before the next tick
-                    // asks for candidates, hence the wait.
-                    if let Err(e) = mempool.block_sealed(sealed).await {
-                        tracing::warn!(error = %e, "mempool did not take the sealed block");
+        let work = async move { mempool.candidates(max).await }
+            .into_actor(self)
+            .then(|candidates, act, ctx| {
+                let sealed = match candidates {
+                    Ok(candidates) => act.maybe_seal(&candidates, ctx),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "mempool did not answer");
+                        None
+                    }
+                };
+                let mempool = act.mempool.clone();
+                async move {
+                    if let Some(sealed) = sealed {
+                        // The mempool must drop what the block consumed before the next tick
+                        // asks for candidates, hence the wait.
+                        if let Err(e) = mempool.block_sealed(sealed).await {
+                            tracing::warn!(error = %e, "mempool did not take the sealed block");
+                        }
                     }
                 }
-            }
-            .into_actor(act)
-        });
+                .into_actor(act)
+            });
         ctx.wait(work);
     }
 
-    fn maybe_seal(&mut self, candidates: &[Candidate], ctx: &mut Context<Self>) -> Option<BlockSealed> {
+    fn maybe_seal(
+        &mut self,
+        candidates: &[Candidate],
+        ctx: &mut Context<Self>,
+    ) -> Option<BlockSealed> {
         if candidates.is_empty() {
             self.waiting_since = None;
             return None;
@@ -106,7 +133,9 @@ impl BlockBuilderActor {
         }
         let builder = self.builder.as_mut()?;
         let started = Instant::now();
-        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         match builder.seal(candidates, timestamp) {
             Ok(Some(sealed)) => {
                 self.waiting_since = None;
@@ -117,10 +146,17 @@ impl BlockBuilderActor {
                 metrics::counter!("manyfold_block_ops_total").increment(block.ops.len() as u64);
                 metrics::counter!("manyfold_block_failed_txs_total").increment(failed as u64);
                 metrics::gauge!("manyfold_block_height").set(block.number as f64);
-                metrics::histogram!("manyfold_block_seal_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("manyfold_block_seal_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 // No subscriber is not an error.
-                let _ = self.events.send(NewBlock { block: sealed.block.clone(), receipts: Arc::new(sealed.receipts.clone()) });
-                Some(BlockSealed { consumed: sealed.consumed, cursor: sealed.cursor })
+                let _ = self.events.send(NewBlock {
+                    block: sealed.block.clone(),
+                    receipts: Arc::new(sealed.receipts.clone()),
+                });
+                Some(BlockSealed {
+                    consumed: sealed.consumed,
+                    cursor: sealed.cursor,
+                })
             }
             Ok(None) => None,
             Err(e) => {
@@ -149,7 +185,10 @@ impl Actor for BlockBuilderActor {
                 return;
             }
         }
-        ctx.run_interval(Duration::from_millis(self.config.poll_interval_ms.max(1)), |act, ctx| act.tick(ctx));
+        ctx.run_interval(
+            Duration::from_millis(self.config.poll_interval_ms.max(1)),
+            |act, ctx| act.tick(ctx),
+        );
     }
 }
 

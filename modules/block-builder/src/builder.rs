@@ -60,11 +60,18 @@ impl BlockBuilder {
             None => return Err(BuilderError::Corrupt(format!("block {height} is missing"))),
         };
         if last.state_root != fr_to_b256(&loaded.root()) {
-            return Err(BuilderError::Corrupt(format!("state root differs from block {height}'s")));
+            return Err(BuilderError::Corrupt(format!(
+                "state root differs from block {height}'s"
+            )));
         }
         let cursor = store.priority_cursor()?;
         *state.write().expect("state lock poisoned") = loaded;
-        Ok(Self { storage, state, last, cursor })
+        Ok(Self {
+            storage,
+            state,
+            last,
+            cursor,
+        })
     }
 
     /// The last sealed block.
@@ -76,7 +83,11 @@ impl BlockBuilder {
     /// block `last + 1`. Transactions the state refuses get a failed receipt; a priority op
     /// the state refuses (possible only for a deposit overflowing the amount range) stays
     /// in the lane and is retried, since each chain's requests must be consumed in order.
-    pub fn seal(&mut self, candidates: &[Candidate], timestamp: u64) -> Result<Option<SealedBlock>, BuilderError> {
+    pub fn seal(
+        &mut self,
+        candidates: &[Candidate],
+        timestamp: u64,
+    ) -> Result<Option<SealedBlock>, BuilderError> {
         let number = self.last.number + 1;
         let mut state = self.state.write().expect("state lock poisoned");
         let mut commitment = fr_from_be_bytes(&self.last.pubdata_commitment.0)
@@ -160,7 +171,12 @@ impl BlockBuilder {
         drop(state);
         self.last = block.clone();
         self.cursor = cursor.clone();
-        Ok(Some(SealedBlock { block: Arc::new(block), receipts, consumed, cursor }))
+        Ok(Some(SealedBlock {
+            block: Arc::new(block),
+            receipts,
+            consumed,
+            cursor,
+        }))
     }
 
     /// The pubdata commitment after the last block, as a field element.

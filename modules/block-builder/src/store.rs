@@ -58,17 +58,27 @@ impl BlockStore {
 
     /// Block `number`, if sealed.
     pub fn block(&self, number: u32) -> Result<Option<Block>, BuilderError> {
-        self.storage.get::<Blocks>(&number)?.map(|b| decode(&b)).transpose()
+        self.storage
+            .get::<Blocks>(&number)?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     /// The receipt of a transaction, once its block is sealed.
     pub fn receipt(&self, tx_hash: &B256) -> Result<Option<Receipt>, BuilderError> {
-        self.storage.get::<Receipts>(&tx_hash.0)?.map(|b| decode(&b)).transpose()
+        self.storage
+            .get::<Receipts>(&tx_hash.0)?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     /// Where each chain's priority requests resume.
     pub fn priority_cursor(&self) -> Result<PriorityCursor, BuilderError> {
-        self.storage.get::<Meta>(&META_CURSOR)?.map(|b| decode(&b)).transpose().map(Option::unwrap_or_default)
+        self.storage
+            .get::<Meta>(&META_CURSOR)?
+            .map(|b| decode(&b))
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 }
 
@@ -77,11 +87,20 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, BuilderErro
 }
 
 pub(crate) fn put_block(batch: &mut WriteBatch, block: &Block, cursor: &PriorityCursor) {
-    batch.put::<Blocks>(&block.number, &serde_json::to_vec(block).expect("blocks serialise"));
+    batch.put::<Blocks>(
+        &block.number,
+        &serde_json::to_vec(block).expect("blocks serialise"),
+    );
     batch.put::<Meta>(&META_HEIGHT, &block.number.to_be_bytes().to_vec());
-    batch.put::<Meta>(&META_CURSOR, &serde_json::to_vec(cursor).expect("cursors serialise"));
+    batch.put::<Meta>(
+        &META_CURSOR,
+        &serde_json::to_vec(cursor).expect("cursors serialise"),
+    );
 }
 
 pub(crate) fn put_receipt(batch: &mut WriteBatch, receipt: &Receipt) {
-    batch.put::<Receipts>(&receipt.tx_hash.0, &serde_json::to_vec(receipt).expect("receipts serialise"));
+    batch.put::<Receipts>(
+        &receipt.tx_hash.0,
+        &serde_json::to_vec(receipt).expect("receipts serialise"),
+    );
 }

@@ -27,11 +27,22 @@ fn sealed_blocks_chain_persist_and_reopen() {
     let candidates = |ops: &[Op], from: u64| -> Vec<Candidate> {
         ops.iter()
             .enumerate()
-            .map(|(i, op)| Candidate { seq: from + i as u64, op: *op, tx_hash: None, priority: None })
+            .map(|(i, op)| Candidate {
+                seq: from + i as u64,
+                op: *op,
+                tx_hash: None,
+                priority: None,
+            })
             .collect()
     };
-    let first = builder.seal(&candidates(&ops[..12], 0), 1).unwrap().unwrap();
-    let second = builder.seal(&candidates(&ops[12..], 12), 2).unwrap().unwrap();
+    let first = builder
+        .seal(&candidates(&ops[..12], 0), 1)
+        .unwrap()
+        .unwrap();
+    let second = builder
+        .seal(&candidates(&ops[12..], 12), 2)
+        .unwrap()
+        .unwrap();
     assert_eq!(second.block.parent_hash, first.block.hash());
     assert_eq!(second.block.state_root, fr_to_b256(&reference.root()));
     let mut commitment = Fr::from(0u64);
@@ -62,8 +73,18 @@ fn refused_transactions_get_failed_receipts_and_leave_the_pool() {
         let mut s = state.write().unwrap();
         let mut ops = Vec::new();
         for action in [
-            manyfold_state::testing::Action::Deposit { user: 0, chain: 0, token: 0, amount: 10 },
-            manyfold_state::testing::Action::Deposit { user: 1, chain: 0, token: 0, amount: 10 },
+            manyfold_state::testing::Action::Deposit {
+                user: 0,
+                chain: 0,
+                token: 0,
+                amount: 10,
+            },
+            manyfold_state::testing::Action::Deposit {
+                user: 1,
+                chain: 0,
+                token: 0,
+                amount: 10,
+            },
             manyfold_state::testing::Action::ChangePubKey { user: 0, chain: 0 },
         ] {
             let op = scenario.op(&s, action).unwrap();
@@ -73,19 +94,35 @@ fn refused_transactions_get_failed_receipts_and_leave_the_pool() {
         *s = L2State::new();
         ops
     };
-    let seal_ops = setup.iter().enumerate().map(|(i, op)| Candidate { seq: i as u64, op: *op, tx_hash: None, priority: None }).collect::<Vec<_>>();
+    let seal_ops = setup
+        .iter()
+        .enumerate()
+        .map(|(i, op)| Candidate {
+            seq: i as u64,
+            op: *op,
+            tx_hash: None,
+            priority: None,
+        })
+        .collect::<Vec<_>>();
     builder.seal(&seal_ops, 1).unwrap().unwrap();
 
     // Two transfers admitted against the same balance: the second fails at sealing.
     let mut pool = Mempool::new(MempoolConfig::default(), BTreeMap::new());
     let spend = |nonce: u32| {
         L2Tx::Transfer(
-            Transfer { from: AccountId::new(0).unwrap(), to: AccountId::new(1).unwrap(), token: TokenId::new(0).unwrap(), amount: Amount(8), nonce: Nonce(nonce) }
-                .sign(&scenario.users[0].l2),
+            Transfer {
+                from: AccountId::new(0).unwrap(),
+                to: AccountId::new(1).unwrap(),
+                token: TokenId::new(0).unwrap(),
+                amount: Amount(8),
+                nonce: Nonce(nonce),
+            }
+            .sign(&scenario.users[0].l2),
         )
     };
     let mut batch = WriteBatch::new();
-    pool.admit(spend(1), &state.read().unwrap(), &mut batch).unwrap();
+    pool.admit(spend(1), &state.read().unwrap(), &mut batch)
+        .unwrap();
     storage.commit(batch).unwrap();
     let mut candidates = pool.candidates(10, &state.read().unwrap());
     let mut doomed = candidates[0].clone();
@@ -97,11 +134,24 @@ fn refused_transactions_get_failed_receipts_and_leave_the_pool() {
     assert_eq!(sealed.block.ops.len(), 1);
     assert_eq!(sealed.receipts[0].status, TxStatus::Included);
     assert_eq!(sealed.receipts[1].status, TxStatus::Failed);
-    assert!(sealed.receipts[1].error.as_deref().unwrap().contains("less than 8"));
+    assert!(sealed.receipts[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("less than 8"));
     assert!(sealed.consumed.contains(&99));
     let store = BlockStore::new(storage.clone());
-    assert_eq!(store.receipt(&spend(2).hash()).unwrap().unwrap().status, TxStatus::Failed);
+    assert_eq!(
+        store.receipt(&spend(2).hash()).unwrap().unwrap().status,
+        TxStatus::Failed
+    );
     // The admitted row went with the block: a restored pool is empty.
-    let restored = Mempool::restore(MempoolConfig::default(), BTreeMap::new(), storage.as_ref(), &state.read().unwrap()).unwrap();
+    let restored = Mempool::restore(
+        MempoolConfig::default(),
+        BTreeMap::new(),
+        storage.as_ref(),
+        &state.read().unwrap(),
+    )
+    .unwrap();
     assert_eq!(restored.tx_count(), 0);
 }

@@ -42,8 +42,10 @@ pub struct PriorityRef {
 #[serde(rename_all = "camelCase")]
 pub struct Block {
     /// Height; the genesis state is block 0, the first sealed block is 1.
+    #[serde(with = "crate::quantity")]
     pub number: u32,
     /// Unix seconds at sealing.
+    #[serde(with = "crate::quantity")]
     pub timestamp: u64,
     /// Hash of block `number - 1` (zero for block 1).
     pub parent_hash: B256,
@@ -89,8 +91,10 @@ pub struct Receipt {
     /// The transaction.
     pub tx_hash: B256,
     /// Block that included it or, for a failed one, in which it was dropped.
+    #[serde(with = "crate::quantity")]
     pub block_number: u32,
     /// Position in the block's ops, for an included transaction.
+    #[serde(with = "crate::quantity::opt")]
     pub index: Option<u32>,
     /// Outcome.
     pub status: TxStatus,

@@ -10,9 +10,21 @@ use crate::error::{Result, TypesError};
 macro_rules! bounded_id {
     ($(#[$doc:meta])* $name:ident($inner:ty), bits = $bits:expr, kind = $kind:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "u64", into = "u64")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name($inner);
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                crate::quantity::serialize(&u64::from(*self), s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let value: u64 = crate::quantity::deserialize(d)?;
+                Self::try_from(value).map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             /// Bits of the id: the depth of its tree, counted in binary levels.

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod keys;
 pub mod poseidon;
 pub mod pubdata;
+pub mod quantity;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod strategies;
 pub mod tx;

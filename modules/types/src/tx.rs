@@ -118,6 +118,7 @@ impl Withdraw {
 /// Registers `pubkey_hash` as the account's L2 key, authorised by the Ethereum key of the
 /// account's address (see [`crate::ecdsa`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChangePubKey {
     /// Account.
     pub account: AccountId,
@@ -133,10 +134,12 @@ pub struct ChangePubKey {
 
 /// A deposit taken by a chain's contract: a priority request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Deposit {
     /// Chain that took the deposit.
     pub chain: ChainId,
     /// Position in that chain's priority queue.
+    #[serde(with = "crate::quantity")]
     pub serial_id: u64,
     /// Owner; an account is created for it if it has none.
     pub address: Address,
@@ -148,10 +151,12 @@ pub struct Deposit {
 
 /// A full exit requested on a chain's contract: a priority request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FullExit {
     /// Chain of the request, which pays the exit.
     pub chain: ChainId,
     /// Position in that chain's priority queue.
+    #[serde(with = "crate::quantity")]
     pub serial_id: u64,
     /// Account to exit.
     pub account: AccountId,

@@ -1,0 +1,312 @@
+//! The server: the API implementation over the node's components, and its start-up.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use alloy_primitives::{Bytes, B256};
+use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
+use jsonrpsee::server::{
+    BatchRequestConfig, PendingSubscriptionSink, Server, ServerConfig, ServerHandle,
+};
+use jsonrpsee::RpcModule;
+use manyfold_block_builder::{BlockBuilderHandle, BlockStore, NewBlock};
+use manyfold_mempool::MempoolHandle;
+use manyfold_state::SharedState;
+use manyfold_types::block::fr_to_b256;
+use manyfold_types::{Block, L2Tx, PriorityOp, Receipt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::api::*;
+use crate::errors::{codes, error, from_mempool};
+
+/// The OpenRPC description of this API, served by `rpc.discover`.
+pub const OPENRPC_DOCUMENT: &str = include_str!("../openrpc.json");
+
+/// Listening address and limits of the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcConfig {
+    /// Address for HTTP and WebSocket.
+    pub addr: SocketAddr,
+    /// Largest request body, bytes.
+    pub max_request_bytes: u32,
+    /// Largest response body, bytes.
+    pub max_response_bytes: u32,
+    /// Most calls in one batch request.
+    pub max_batch_len: u32,
+    /// Most simultaneous connections.
+    pub max_connections: u32,
+    /// Most subscriptions one WebSocket connection may hold.
+    pub max_subscriptions_per_connection: u32,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8545".parse().expect("valid address"),
+            max_request_bytes: 256 * 1024,
+            max_response_bytes: 8 * 1024 * 1024,
+            max_batch_len: 64,
+            max_connections: 256,
+            max_subscriptions_per_connection: 64,
+        }
+    }
+}
+
+/// What the API serves from.
+#[derive(Clone)]
+pub struct RpcContext {
+    /// Where transactions go.
+    pub mempool: MempoolHandle,
+    /// The current state (read only).
+    pub state: SharedState,
+    /// Sealed blocks and receipts.
+    pub blocks: BlockStore,
+    /// Announcements of sealed blocks.
+    pub builder: BlockBuilderHandle,
+    /// The configured chains.
+    pub chains: Vec<ChainInfo>,
+    /// Whether `manyfold_submitPriorityOp` is enabled (devnet).
+    pub allow_priority_injection: bool,
+}
+
+/// A running server.
+pub struct RpcHandle {
+    /// The bound address (useful with port 0).
+    pub local_addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl RpcHandle {
+    /// Stops accepting connections and waits until the server has shut down.
+    pub async fn stop(self) {
+        let _ = self.handle.stop();
+        self.handle.stopped().await;
+    }
+}
+
+/// Starts the server with `config`'s limits.
+pub async fn start(config: &RpcConfig, context: RpcContext) -> std::io::Result<RpcHandle> {
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(config.max_request_bytes)
+        .max_response_body_size(config.max_response_bytes)
+        .max_connections(config.max_connections)
+        .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
+        .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
+        .build();
+    let server = Server::builder()
+        .set_config(server_config)
+        .build(config.addr)
+        .await?;
+    let local_addr = server.local_addr()?;
+    let mut module = RpcModule::new(());
+    module
+        .merge(ManyfoldApiServer::into_rpc(context))
+        .expect("method names are unique");
+    module
+        .register_method("rpc.discover", |_, _, _| {
+            serde_json::from_str::<serde_json::Value>(OPENRPC_DOCUMENT)
+                .expect("openrpc.json is valid JSON")
+        })
+        .expect("rpc.discover is registered once");
+    let handle = server.start(module);
+    tracing::info!(%local_addr, "JSON-RPC listening (HTTP and WebSocket)");
+    Ok(RpcHandle { local_addr, handle })
+}
+
+fn count(method: &'static str, started: Instant, ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::counter!("manyfold_rpc_requests_total", "method" => method, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("manyfold_rpc_request_seconds", "method" => method)
+        .record(started.elapsed().as_secs_f64());
+}
+
+fn unavailable(e: impl std::fmt::Display) -> jsonrpsee::types::ErrorObjectOwned {
+    error(codes::UNAVAILABLE, e.to_string())
+}
+
+impl RpcContext {
+    async fn submit(&self, tx: L2Tx) -> RpcResult<B256> {
+        let started = Instant::now();
+        let result = self.mempool.submit(tx).await.map_err(from_mempool);
+        count("sendTransaction", started, result.is_ok());
+        result
+    }
+
+    fn resolve(&self, tag: BlockTag) -> RpcResult<u32> {
+        match tag {
+            BlockTag::Latest => self.blocks.height().map_err(unavailable),
+            BlockTag::Number(n) => Ok(n),
+        }
+    }
+
+    fn account_view(&self, account: AccountRef, with_proof: bool) -> Option<AccountView> {
+        let state = self.state.read().expect("state lock poisoned");
+        let id = match account {
+            AccountRef::Id(id) => id,
+            AccountRef::Address(address) => state.account_id_of(&address)?,
+        };
+        let info = state.account(id)?;
+        let path = |p: &manyfold_state::tree::MerklePath| -> Vec<[B256; 3]> {
+            p.0.iter()
+                .map(|level| level.map(|x| fr_to_b256(&x)))
+                .collect()
+        };
+        let proof = with_proof.then(|| {
+            let account_proof = state.account_proof(id);
+            AccountProofView {
+                state_root: fr_to_b256(&state.root()),
+                reserves_root: fr_to_b256(&account_proof.reserves_root),
+                balance_root: fr_to_b256(&account_proof.balance_root),
+                account_path: path(&account_proof.path),
+                balances: info
+                    .balances
+                    .keys()
+                    .map(|token| {
+                        let p = state.balance_proof(id, *token);
+                        BalanceProofView {
+                            token: *token,
+                            balance: p.balance,
+                            path: path(&p.path),
+                        }
+                    })
+                    .collect(),
+            }
+        });
+        Some(AccountView {
+            id,
+            address: info.address,
+            pubkey_hash: info.pubkey_hash,
+            nonce: info.nonce,
+            balances: info.balances.into_iter().collect::<BTreeMap<_, _>>(),
+            proof,
+        })
+    }
+}
+
+#[async_trait]
+impl ManyfoldApiServer for RpcContext {
+    async fn send_transaction(&self, tx: L2Tx) -> RpcResult<B256> {
+        self.submit(tx).await
+    }
+
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        let tx =
+            L2Tx::decode(&raw).map_err(|e| error(codes::INVALID_TRANSACTION, e.to_string()))?;
+        self.submit(tx).await
+    }
+
+    async fn get_account(
+        &self,
+        account: AccountRef,
+        proof: Option<bool>,
+    ) -> RpcResult<Option<AccountView>> {
+        let started = Instant::now();
+        let view = self.account_view(account, proof.unwrap_or(false));
+        count("getAccount", started, true);
+        Ok(view)
+    }
+
+    async fn get_block_by_number(&self, number: BlockTag) -> RpcResult<Option<Block>> {
+        let started = Instant::now();
+        let result = self
+            .resolve(number)
+            .and_then(|n| self.blocks.block(n).map_err(unavailable));
+        count("getBlockByNumber", started, result.is_ok());
+        result
+    }
+
+    async fn get_transaction_receipt(&self, hash: B256) -> RpcResult<Option<Receipt>> {
+        let started = Instant::now();
+        let result = self.blocks.receipt(&hash).map_err(unavailable);
+        count("getTransactionReceipt", started, result.is_ok());
+        result
+    }
+
+    async fn get_settlement_status(&self, number: BlockTag) -> RpcResult<Option<SettlementStatus>> {
+        let n = self.resolve(number)?;
+        let Some(block) = self.blocks.block(n).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        // Settlement progress is recorded by the settler; until a chain has committed the
+        // block, it stands at `sealed` there.
+        let chains = self
+            .chains
+            .iter()
+            .map(|c| ChainStage {
+                chain: c.id,
+                stage: Stage::Sealed,
+            })
+            .collect();
+        Ok(Some(SettlementStatus {
+            number: block.number,
+            hash: block.hash(),
+            chains,
+        }))
+    }
+
+    async fn chains(&self) -> RpcResult<Vec<ChainInfo>> {
+        Ok(self.chains.clone())
+    }
+
+    async fn submit_priority_op(&self, op: PriorityOp) -> RpcResult<()> {
+        if !self.allow_priority_injection {
+            return Err(error(
+                codes::METHOD_DISABLED,
+                "priority ops come from chain watchers; injection is enabled only on a devnet (dev.allow_priority_injection)",
+            ));
+        }
+        self.mempool.submit_priority(op).await.map_err(from_mempool)
+    }
+
+    async fn subscribe_new_blocks(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let events = self.builder.subscribe();
+        let sink = pending.accept().await?;
+        forward(events, sink, |event| {
+            serde_json::value::to_raw_value(event.block.as_ref())
+        })
+        .await
+    }
+
+    async fn subscribe_status(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let events = self.builder.subscribe();
+        let sink = pending.accept().await?;
+        forward(events, sink, |event| {
+            serde_json::value::to_raw_value(&StatusChange {
+                number: event.block.number,
+                chain: None,
+                stage: Stage::Sealed,
+            })
+        })
+        .await
+    }
+}
+
+/// Forwards block events to a subscriber until it leaves; a subscriber too slow to keep
+/// up skips the events it missed rather than holding the builder back.
+async fn forward(
+    mut events: tokio::sync::broadcast::Receiver<NewBlock>,
+    sink: jsonrpsee::SubscriptionSink,
+    render: impl Fn(&NewBlock) -> Result<Box<serde_json::value::RawValue>, serde_json::Error>,
+) -> SubscriptionResult {
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if sink.send(render(&event)?).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "a subscriber lagged behind");
+                    metrics::counter!("manyfold_rpc_subscription_lagged_total").increment(missed);
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            _ = sink.closed() => return Ok(()),
+        }
+    }
+}

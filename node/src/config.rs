@@ -1,0 +1,321 @@
+//! Node configuration: defaults, then a TOML file, then `MANYFOLD_` environment variables
+//! (`__` separates nesting levels: `MANYFOLD_RPC__ADDR`), then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use manyfold_block_builder::BlockBuilderConfig;
+use manyfold_mempool::MempoolConfig;
+use manyfold_rpc::RpcConfig;
+use serde::{Deserialize, Serialize};
+
+/// Everything the node is configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where the node keeps its database.
+    pub data_dir: PathBuf,
+    /// JSON-RPC server.
+    pub rpc: RpcConfig,
+    /// Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// Mempool limits.
+    pub mempool: MempoolConfig,
+    /// Block sealing.
+    pub block: BlockBuilderConfig,
+    /// Actor plumbing.
+    pub actors: ActorsConfig,
+    /// Development switches.
+    pub dev: DevConfig,
+    /// Settlement chains.
+    pub chains: Vec<ChainConfig>,
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether to serve it.
+    pub enabled: bool,
+    /// Where (`GET /metrics`).
+    pub addr: SocketAddr,
+}
+
+/// Actor plumbing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorsConfig {
+    /// How long a request to an actor may wait for its answer (milliseconds).
+    pub request_timeout_ms: u64,
+}
+
+/// Development switches; all off for a production node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevConfig {
+    /// Enables `manyfold_submitPriorityOp`, which stands in for chain watchers.
+    pub allow_priority_injection: bool,
+}
+
+/// One settlement chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Operator-given name.
+    pub name: String,
+    /// Plugin kind.
+    pub kind: String,
+    /// Whether this chain verifies proofs (exactly one does).
+    pub primary: bool,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("manyfold-data"),
+            rpc: RpcConfig::default(),
+            metrics: MetricsConfig {
+                enabled: true,
+                addr: "127.0.0.1:9464".parse().expect("valid address"),
+            },
+            mempool: MempoolConfig::default(),
+            block: BlockBuilderConfig::default(),
+            actors: ActorsConfig {
+                request_timeout_ms: 5_000,
+            },
+            dev: DevConfig::default(),
+            chains: Vec::new(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The defaults of `manyfold devnet`: its own data directory, priority injection on.
+    pub fn devnet() -> Self {
+        Self {
+            data_dir: PathBuf::from("manyfold-devnet"),
+            dev: DevConfig {
+                allow_priority_injection: true,
+            },
+            ..Self::default()
+        }
+    }
+}
+
+/// A configuration error; figment's message names the key and where its value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value is missing, malformed or of the wrong type.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// The values are well-formed but contradict each other.
+    #[error("inconsistent configuration: {0}")]
+    Inconsistent(String),
+}
+
+/// The top-level keys, so that unrelated `MANYFOLD_*` variables are not read as config.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir", "rpc", "metrics", "mempool", "block", "actors", "dev", "chains",
+];
+
+/// Loads the configuration from `base` defaults, an optional TOML file, the environment
+/// and `overrides` (command-line flags), in increasing priority.
+pub fn load(
+    base: NodeConfig,
+    file: Option<&Path>,
+    overrides: &CliOverrides,
+) -> Result<NodeConfig, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(base));
+    if let Some(file) = file {
+        if !file.exists() {
+            return Err(ConfigError::Invalid(format!(
+                "config file {} does not exist",
+                file.display()
+            )));
+        }
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment = figment.merge(
+        Env::prefixed("MANYFOLD_")
+            .filter(|key| {
+                let top = key.as_str().split("__").next().unwrap_or_default();
+                TOP_LEVEL_KEYS.iter().any(|k| top.eq_ignore_ascii_case(k))
+            })
+            .split("__"),
+    );
+    figment = figment.merge(Serialized::defaults(overrides));
+    let config: NodeConfig = figment.extract().map_err(|e| {
+        ConfigError::Invalid(
+            e.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    config.validate()?;
+    Ok(config)
+}
+
+impl NodeConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Inconsistent(m));
+        if self.block.max_ops_per_block == 0 {
+            return bad("block.max_ops_per_block must be at least 1".into());
+        }
+        if self.mempool.max_txs == 0 || self.mempool.max_txs_per_account == 0 {
+            return bad(
+                "mempool.max_txs and mempool.max_txs_per_account must be at least 1".into(),
+            );
+        }
+        if self.chains.len() > usize::from(manyfold_types::ChainId::MAX) + 1 {
+            return bad(format!(
+                "at most {} chains are supported",
+                manyfold_types::ChainId::MAX + 1
+            ));
+        }
+        let primaries = self.chains.iter().filter(|c| c.primary).count();
+        if !self.chains.is_empty() && primaries != 1 {
+            return bad(format!(
+                "exactly one chain must be primary, {primaries} are"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Values given on the command line; only those present override.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CliOverrides {
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--rpc-addr` and friends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<RpcOverrides>,
+    /// `--metrics-addr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsOverrides>,
+}
+
+/// RPC flags.
+#[derive(Debug, Clone, Serialize)]
+pub struct RpcOverrides {
+    /// `--rpc-addr`.
+    pub addr: SocketAddr,
+}
+
+/// Metrics flags.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsOverrides {
+    /// `--metrics-addr`.
+    pub addr: SocketAddr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn layers_apply_in_order_and_errors_name_key_and_source() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "node.toml",
+                r#"
+                data_dir = "/from/file"
+                [rpc]
+                addr = "127.0.0.1:1111"
+                max_batch_len = 7
+                [mempool]
+                max_txs = 5
+                "#,
+            )?;
+            jail.set_env("MANYFOLD_MEMPOOL__MAX_TXS", "9");
+            jail.set_env("MANYFOLD_RPC__ADDR", "127.0.0.1:2222");
+            jail.set_env("MANYFOLD_UNRELATED_TEST_VAR", "ignored");
+            let overrides = CliOverrides {
+                rpc: Some(RpcOverrides {
+                    addr: "127.0.0.1:3333".parse().unwrap(),
+                }),
+                ..Default::default()
+            };
+            let config = load(
+                NodeConfig::default(),
+                Some(Path::new("node.toml")),
+                &overrides,
+            )
+            .unwrap();
+            assert_eq!(
+                config.data_dir,
+                PathBuf::from("/from/file"),
+                "file over defaults"
+            );
+            assert_eq!(config.rpc.max_batch_len, 7);
+            assert_eq!(config.mempool.max_txs, 9, "environment over file");
+            assert_eq!(config.rpc.addr.port(), 3333, "flags over environment");
+            assert_eq!(
+                config.mempool.max_txs_per_account,
+                MempoolConfig::default().max_txs_per_account
+            );
+
+            jail.set_env("MANYFOLD_MEMPOOL__MAX_TXS", "lots");
+            let err = load(
+                NodeConfig::default(),
+                Some(Path::new("node.toml")),
+                &CliOverrides::default(),
+            )
+            .unwrap_err();
+            let text = err.to_string().to_lowercase();
+            assert!(
+                text.contains("mempool.max_txs") && text.contains("manyfold_"),
+                "{text}"
+            );
+
+            jail.set_env("MANYFOLD_MEMPOOL__MAX_TXS", "9");
+            jail.create_file("bad.toml", "[rpc]\nadress = \"x\"\n")?;
+            let text = load(
+                NodeConfig::default(),
+                Some(Path::new("bad.toml")),
+                &CliOverrides::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                text.contains("adress") && text.contains("bad.toml"),
+                "{text}"
+            );
+            assert!(load(
+                NodeConfig::default(),
+                Some(Path::new("missing.toml")),
+                &CliOverrides::default()
+            )
+            .is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn contradictions_are_refused() {
+        let mut config = NodeConfig::default();
+        config.chains = vec![
+            ChainConfig {
+                name: "a".into(),
+                kind: "embedded".into(),
+                primary: false,
+            },
+            ChainConfig {
+                name: "b".into(),
+                kind: "embedded".into(),
+                primary: false,
+            },
+        ];
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Inconsistent(_))
+        ));
+        config.chains[0].primary = true;
+        config.validate().unwrap();
+    }
+}

@@ -1,0 +1,12 @@
+//! The Manyfold node: the one composition point of every component.
+//!
+//! [`start`] opens the store, starts the supervised actors (mempool, block builder) and
+//! the JSON-RPC server, and returns a [`RunningNode`]; [`run`] does that and waits for
+//! SIGINT or SIGTERM to shut down gracefully. The `manyfold` binary is a thin CLI over
+//! these.
+
+pub mod config;
+mod metrics_endpoint;
+mod node;
+
+pub use node::{run, start, NodeError, RunningNode};

@@ -1,0 +1,143 @@
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use manyfold_block_builder::{BlockBuilderActor, BlockBuilderHandle, BlockStore};
+use manyfold_mempool::{MempoolActor, MempoolHandle};
+use manyfold_rpc::api::ChainInfo;
+use manyfold_rpc::{RpcContext, RpcHandle};
+use manyfold_state::{L2State, SharedState};
+use manyfold_storage::{SledStorage, Storage};
+use manyfold_types::ChainId;
+
+use crate::config::NodeConfig;
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The database could not be opened or read.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The JSON-RPC server could not bind.
+    #[error("RPC server: {0}")]
+    Rpc(std::io::Error),
+    /// The metrics endpoint could not start.
+    #[error("metrics: {0}")]
+    Metrics(String),
+}
+
+/// A started node.
+pub struct RunningNode {
+    /// Where JSON-RPC listens.
+    pub rpc_addr: std::net::SocketAddr,
+    /// The mempool.
+    pub mempool: MempoolHandle,
+    /// The block builder.
+    pub builder: BlockBuilderHandle,
+    rpc: RpcHandle,
+}
+
+impl RunningNode {
+    /// Stops serving RPC; every acknowledged write is already durable, so nothing else
+    /// needs flushing.
+    pub async fn stop(self) {
+        self.rpc.stop().await;
+        tracing::info!("node stopped");
+    }
+}
+
+/// Starts every component. Must run inside an actix `System`.
+pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
+    if config.metrics.enabled {
+        crate::metrics_endpoint::install(config.metrics.addr).map_err(NodeError::Metrics)?;
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::Storage(e.to_string()))?;
+    let storage: Arc<dyn Storage> = Arc::new(
+        SledStorage::open(config.data_dir.join("db"))
+            .map_err(|e| NodeError::Storage(e.to_string()))?,
+    );
+    let state: SharedState = Arc::new(RwLock::new(
+        L2State::open(storage.as_ref()).map_err(|e| NodeError::Storage(e.to_string()))?,
+    ));
+    let blocks = BlockStore::new(storage.clone());
+    let cursor = blocks
+        .priority_cursor()
+        .map_err(|e| NodeError::Storage(e.to_string()))?;
+
+    let timeout = Duration::from_millis(config.actors.request_timeout_ms);
+    let mempool = MempoolActor::new(config.mempool, storage.clone(), state.clone(), cursor)
+        .start_supervised(timeout);
+    let builder = BlockBuilderActor::new(
+        config.block,
+        storage.clone(),
+        state.clone(),
+        mempool.clone(),
+    )
+    .start_supervised();
+
+    if config.chains.is_empty() {
+        tracing::warn!(
+            "no settlement chains configured: the node sequences blocks but settles nowhere"
+        );
+    }
+    let chains = config
+        .chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ChainInfo {
+            id: ChainId::new(i as u16).expect("validated: at most ChainId::MAX + 1 chains"),
+            name: c.name.clone(),
+            kind: c.kind.clone(),
+            primary: c.primary,
+        })
+        .collect();
+    if config.dev.allow_priority_injection {
+        tracing::warn!(
+            "dev.allow_priority_injection is on: anyone reaching the RPC can inject deposits"
+        );
+    }
+    let context = RpcContext {
+        mempool: mempool.clone(),
+        state,
+        blocks,
+        builder: builder.clone(),
+        chains,
+        allow_priority_injection: config.dev.allow_priority_injection,
+    };
+    let rpc = manyfold_rpc::start(&config.rpc, context)
+        .await
+        .map_err(NodeError::Rpc)?;
+    Ok(RunningNode {
+        rpc_addr: rpc.local_addr,
+        mempool,
+        builder,
+        rpc,
+    })
+}
+
+/// Runs the node until SIGINT or SIGTERM, then shuts down gracefully.
+pub fn run(config: NodeConfig) -> Result<(), NodeError> {
+    let system = actix_rt::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    });
+    system.block_on(async move {
+        let node = start(&config).await?;
+        wait_for_shutdown_signal().await;
+        tracing::info!("shutting down");
+        node.stop().await;
+        actix_rt::System::current().stop();
+        Ok(())
+    })
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
