@@ -116,6 +116,21 @@ pub async fn start(config: &RpcConfig, context: RpcContext) -> std::io::Result<R
     Ok(RpcHandle { local_addr, handle })
 }
 
+/// Every method the server serves.
+pub fn module(context: RpcContext) -> RpcModule<()> {
+    let mut module = RpcModule::new(());
+    module
+        .merge(ManyfoldApiServer::into_rpc(context))
+        .expect("method names are unique");
+    module
+        .register_method("rpc.discover", |_, _, _| {
+            serde_json::from_str::<serde_json::Value>(OPENRPC_DOCUMENT)
+                .expect("openrpc.json is valid JSON")
+        })
+        .expect("rpc.discover is registered once");
+    module
+}
+
 fn count(method: &'static str, started: Instant, ok: bool) {
     let outcome = if ok { "ok" } else { "error" };
     metrics::counter!("manyfold_rpc_requests_total", "method" => method, "outcome" => outcome)
