@@ -37,10 +37,12 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
-    /// Stops serving RPC; every acknowledged write is already durable, so nothing else
-    /// needs flushing.
+    /// Stops serving RPC, then lets the block builder finish the block it may be sealing
+    /// and stops it. Every acknowledged write is already durable, so nothing else needs
+    /// flushing; the mempool actor ends with the actix system.
     pub async fn stop(self) {
         self.rpc.stop().await;
+        self.builder.stop().await;
         tracing::info!("node stopped");
     }
 }

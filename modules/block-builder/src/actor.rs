@@ -86,6 +86,7 @@ impl BlockBuilderActor {
         BlockBuilderHandle {
             events,
             _addr: addr,
+            arbiter: Arc::new(std::sync::Mutex::new(Some(arbiter))),
         }
     }
 
@@ -205,9 +206,20 @@ impl Supervised for BlockBuilderActor {
 pub struct BlockBuilderHandle {
     events: broadcast::Sender<NewBlock>,
     _addr: Addr<BlockBuilderActor>,
+    arbiter: Arc<std::sync::Mutex<Option<Arbiter>>>,
 }
 
 impl BlockBuilderHandle {
+    /// Stops the builder after the block it may be sealing, and waits for its thread to
+    /// end (releasing the store). Later calls do nothing.
+    pub async fn stop(&self) {
+        let arbiter = self.arbiter.lock().expect("arbiter lock poisoned").take();
+        if let Some(arbiter) = arbiter {
+            arbiter.stop();
+            let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
+        }
+    }
+
     /// A stream of sealed blocks from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<NewBlock> {
         self.events.subscribe()

@@ -167,30 +167,22 @@ impl Mempool {
         let info = state
             .account(account)
             .ok_or(manyfold_state::StateError::UnknownAccount(account))?;
-        let queued = self.by_account.get(&account);
-        let queued_len = queued.map_or(0, |q| q.len());
-        if queued_len >= self.config.max_txs_per_account {
+        // Only transactions at or above the state's nonce are still waiting: a block may
+        // have applied some whose removal from the pool has not been reported yet.
+        let live: Vec<&Pooled> = self.live_queue(account, info.nonce);
+        if live.len() >= self.config.max_txs_per_account {
             return Err(MempoolError::AccountLimit {
                 account,
                 limit: self.config.max_txs_per_account,
             });
         }
-        let expected = Nonce(info.nonce.0.saturating_add(queued_len as u32));
+        let expected = Nonce(info.nonce.0.saturating_add(live.len() as u32));
         let got = tx.nonce();
         if got < expected {
-            return Err(if got < info.nonce {
-                MempoolError::NonceTooLow {
-                    account,
-                    expected: info.nonce,
-                    got,
-                }
-            } else {
-                // The nonce is taken by a queued transaction: a replay of another body.
-                MempoolError::NonceTooLow {
-                    account,
-                    expected,
-                    got,
-                }
+            return Err(MempoolError::NonceTooLow {
+                account,
+                expected,
+                got,
             });
         }
         if got > expected {
@@ -200,11 +192,10 @@ impl Mempool {
                 got,
             });
         }
-        match queued.filter(|q| !q.is_empty()) {
-            None => {
-                state.check(&Op::from(tx))?;
-            }
-            Some(queue) => self.check_queued(&tx, queue, state)?,
+        if live.is_empty() {
+            state.check(&Op::from(tx))?;
+        } else {
+            Self::check_queued(&tx, &live, state)?;
         }
         self.hashes.insert(hash);
         self.tx_count += 1;
@@ -218,19 +209,14 @@ impl Mempool {
     /// Checks a transaction that queues behind others of its account: the key it must be
     /// signed with is the one the last queued ChangePubKey registers, if any, and its
     /// amount must be covered by the balance net of the queued debits.
-    fn check_queued(
-        &self,
-        tx: &L2Tx,
-        queue: &BTreeMap<Nonce, Pooled>,
-        state: &L2State,
-    ) -> Result<(), MempoolError> {
+    fn check_queued(tx: &L2Tx, queue: &[&Pooled], state: &L2State) -> Result<(), MempoolError> {
         use manyfold_state::StateError;
         let account = tx.account();
         let info = state
             .account(account)
             .ok_or(StateError::UnknownAccount(account))?;
         let key = queue
-            .values()
+            .iter()
             .filter_map(|p| match p.tx {
                 L2Tx::ChangePubKey(c) => Some(c.pubkey_hash),
                 _ => None,
@@ -239,7 +225,7 @@ impl Mempool {
             .unwrap_or(info.pubkey_hash);
         let debit = |token: TokenId| -> Amount {
             queue
-                .values()
+                .iter()
                 .map(|p| match p.tx {
                     L2Tx::Transfer(t) if t.body.token == token => t.body.amount.0,
                     L2Tx::Withdraw(w) if w.body.token == token => w.body.amount.0,
@@ -319,6 +305,23 @@ impl Mempool {
         Ok(())
     }
 
+    /// The account's queued transactions with contiguous nonces from `nonce` on.
+    fn live_queue(&self, account: AccountId, nonce: Nonce) -> Vec<&Pooled> {
+        let Some(queue) = self.by_account.get(&account) else {
+            return Vec::new();
+        };
+        let mut next = nonce;
+        queue
+            .range(nonce..)
+            .take_while(|(n, _)| {
+                let ok = **n == next;
+                next = Nonce(next.0.wrapping_add(1));
+                ok
+            })
+            .map(|(_, p)| p)
+            .collect()
+    }
+
     /// Admits a priority op; each chain's ops must arrive in serial order, once.
     pub fn admit_priority(
         &mut self,
@@ -376,18 +379,9 @@ impl Mempool {
             .collect();
         let mut runs: Vec<(u64, Vec<&Pooled>)> = self
             .by_account
-            .iter()
-            .filter_map(|(account, queue)| {
-                let mut next = state.account(*account)?.nonce;
-                let run: Vec<&Pooled> = queue
-                    .range(next..)
-                    .take_while(|(nonce, _)| {
-                        let ok = **nonce == next;
-                        next = Nonce(next.0.wrapping_add(1));
-                        ok
-                    })
-                    .map(|(_, p)| p)
-                    .collect();
+            .keys()
+            .filter_map(|account| {
+                let run = self.live_queue(*account, state.account(*account)?.nonce);
                 let first_seq = run.first()?.seq;
                 Some((first_seq, run))
             })

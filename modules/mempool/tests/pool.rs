@@ -265,3 +265,21 @@ fn admitted_transactions_are_restored_from_storage() {
     assert_eq!(restored.tx_count(), 2);
     assert!(restored.contains(&h1) && restored.contains(&h2));
 }
+
+#[test]
+fn admission_right_after_a_block_applied_queued_transactions_sees_the_new_nonce() {
+    // Between a block applying pooled transactions and the pool hearing of it, the state
+    // is ahead of the pool: the next nonce must still be accepted, and not double-debited.
+    let (s, mut state) = world();
+    let mut pool = Mempool::new(MempoolConfig::default(), BTreeMap::new());
+    admit(&mut pool, transfer(&s, 0, 1, 60, 1), &state).unwrap();
+    admit(&mut pool, transfer(&s, 0, 1, 30, 2), &state).unwrap();
+    for c in pool.candidates(10, &state) {
+        state.apply(&c.op).unwrap();
+    }
+    admit(&mut pool, transfer(&s, 0, 1, 10, 3), &state).unwrap();
+    assert!(matches!(
+        admit(&mut pool, transfer(&s, 0, 1, 1, 2), &state),
+        Err(MempoolError::NonceTooLow { .. })
+    ));
+}
