@@ -319,3 +319,24 @@ mod tests {
         config.validate().unwrap();
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The commented examples in config/ load and mean what they say.
+    #[test]
+    fn shipped_examples_load() {
+        // Inside a jail: it serialises tests that touch the process environment.
+        figment::Jail::expect_with(|_| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+            let devnet = load(NodeConfig::devnet(), Some(&root.join("devnet.toml")), &CliOverrides::default()).unwrap();
+            assert_eq!(devnet.rpc, RpcConfig::default());
+            assert!(devnet.dev.allow_priority_injection);
+            let node = load(NodeConfig::default(), Some(&root.join("node.toml")), &CliOverrides::default()).unwrap();
+            assert!(!node.dev.allow_priority_injection);
+            assert_eq!(node.chains.iter().filter(|c| c.primary).count(), 1);
+            Ok(())
+        });
+    }
+}
