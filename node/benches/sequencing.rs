@@ -13,11 +13,15 @@ use manyfold_rpc::api::{AccountRef, BlockTag, ManyfoldApiClient};
 use manyfold_state::testing::User;
 use manyfold_types::ecdsa::sign_change_pubkey;
 use manyfold_types::{
-    AccountId, Amount, ChainId, ChangePubKey, Deposit, L2Tx, Nonce, PriorityOp, TokenId, Transfer, TxStatus,
+    AccountId, Amount, ChainId, ChangePubKey, Deposit, L2Tx, Nonce, PriorityOp, TokenId, Transfer,
+    TxStatus,
 };
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let users = args.first().copied().unwrap_or(64);
     let rounds = args.get(1).copied().unwrap_or(40);
     let dir = tempfile::tempdir().unwrap();

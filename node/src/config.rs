@@ -214,6 +214,7 @@ pub struct MetricsOverrides {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment's error type
 mod tests {
     use super::*;
     use figment::Jail;
@@ -298,19 +299,21 @@ mod tests {
 
     #[test]
     fn contradictions_are_refused() {
-        let mut config = NodeConfig::default();
-        config.chains = vec![
-            ChainConfig {
-                name: "a".into(),
-                kind: "embedded".into(),
-                primary: false,
-            },
-            ChainConfig {
-                name: "b".into(),
-                kind: "embedded".into(),
-                primary: false,
-            },
-        ];
+        let mut config = NodeConfig {
+            chains: vec![
+                ChainConfig {
+                    name: "a".into(),
+                    kind: "embedded".into(),
+                    primary: false,
+                },
+                ChainConfig {
+                    name: "b".into(),
+                    kind: "embedded".into(),
+                    primary: false,
+                },
+            ],
+            ..NodeConfig::default()
+        };
         assert!(matches!(
             config.validate(),
             Err(ConfigError::Inconsistent(_))
@@ -321,6 +324,7 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment's error type
 mod example_tests {
     use super::*;
 
@@ -330,10 +334,20 @@ mod example_tests {
         // Inside a jail: it serialises tests that touch the process environment.
         figment::Jail::expect_with(|_| {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-            let devnet = load(NodeConfig::devnet(), Some(&root.join("devnet.toml")), &CliOverrides::default()).unwrap();
+            let devnet = load(
+                NodeConfig::devnet(),
+                Some(&root.join("devnet.toml")),
+                &CliOverrides::default(),
+            )
+            .unwrap();
             assert_eq!(devnet.rpc, RpcConfig::default());
             assert!(devnet.dev.allow_priority_injection);
-            let node = load(NodeConfig::default(), Some(&root.join("node.toml")), &CliOverrides::default()).unwrap();
+            let node = load(
+                NodeConfig::default(),
+                Some(&root.join("node.toml")),
+                &CliOverrides::default(),
+            )
+            .unwrap();
             assert!(!node.dev.allow_priority_injection);
             assert_eq!(node.chains.iter().filter(|c| c.primary).count(), 1);
             Ok(())

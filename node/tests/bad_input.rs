@@ -141,7 +141,7 @@ fn bad_requests_get_their_error_codes_and_change_nothing() {
         assert_eq!(status, 413, "oversized request");
         let batch = format!(
             "[{}]",
-            vec![r#"{"jsonrpc":"2.0","id":1,"method":"manyfold_chains","params":[]}"#; 5].join(",")
+            [r#"{"jsonrpc":"2.0","id":1,"method":"manyfold_chains","params":[]}"#; 5].join(",")
         );
         let (_, body) = tokio::task::spawn_blocking(move || post(addr, batch.as_bytes()))
             .await

@@ -217,11 +217,11 @@ impl Mempool {
             .ok_or(StateError::UnknownAccount(account))?;
         let key = queue
             .iter()
-            .filter_map(|p| match p.tx {
+            .rev()
+            .find_map(|p| match p.tx {
                 L2Tx::ChangePubKey(c) => Some(c.pubkey_hash),
                 _ => None,
             })
-            .last()
             .unwrap_or(info.pubkey_hash);
         let debit = |token: TokenId| -> Amount {
             queue
