@@ -49,6 +49,10 @@ fn describe() {
         "time to validate and durably pool a transaction"
     );
     describe_gauge!("manyfold_block_height", "height of the last sealed block");
+    describe_gauge!(
+        "manyfold_block_builder_pending_ops",
+        "ops waiting for the next block (the builder's queue depth, capped at a block)"
+    );
     describe_counter!(
         "manyfold_blocks_sealed_total",
         "blocks sealed (block builder throughput)"

@@ -76,6 +76,7 @@ fn metrics_endpoint_reports_actor_and_chain_figures() {
         );
         for series in [
             "manyfold_mempool_priority_ops",
+            "manyfold_block_builder_pending_ops",
             "manyfold_block_seal_seconds_count",
             "manyfold_mempool_submit_seconds_count",
             "manyfold_rpc_request_seconds_count{method=\"sendTransaction\"}",

@@ -165,9 +165,15 @@ impl BlockBuilder {
         for seq in &consumed {
             delete_persisted(&mut batch, *seq);
         }
-        // If this fails the in-memory state is ahead of the disk: the caller must drop this
-        // builder and reopen, which reloads the state from what was committed.
-        self.storage.commit(batch)?;
+        if let Err(e) = self.storage.commit(batch) {
+            // Never leave the shared state ahead of the disk: readers (mempool, RPC) would
+            // see a block that does not exist. Reload what was committed; if even that
+            // fails, the actor's restart reopens the builder and tries again.
+            if let Ok(committed) = L2State::open(self.storage.as_ref()) {
+                *state = committed;
+            }
+            return Err(e.into());
+        }
         drop(state);
         self.last = block.clone();
         self.cursor = cursor.clone();

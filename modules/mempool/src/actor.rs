@@ -189,20 +189,7 @@ impl Handler<SubmitPriority> for MempoolActor {
     ) -> Self::Result {
         let mut batch = WriteBatch::new();
         let admitted = self.pool().admit_priority(op, &mut batch);
-        // A priority op is taken back by reloading: the lane is append-only and this is rare.
-        let result = self.durable(batch, admitted, |_| {});
-        if result.is_err() && self.pool.is_some() {
-            let state = self.state.read().expect("state lock poisoned");
-            if let Ok(pool) = Mempool::restore(
-                self.config,
-                self.cursor.clone(),
-                self.storage.as_ref(),
-                &state,
-            ) {
-                self.pool = Some(pool);
-            }
-        }
-        result
+        self.durable(batch, admitted, |pool| pool.forget_priority(op.reference()))
     }
 }
 

@@ -93,6 +93,7 @@ impl Mempool {
     ) -> Result<Self, MempoolError> {
         let mut pool = Self::new(config, cursor);
         let mut stale = WriteBatch::new();
+        // Dropping stale rows is housekeeping: if it fails they are dropped again next time.
         for (seq, entry) in persist::load(storage)? {
             pool.next_seq = pool.next_seq.max(seq + 1);
             let restored = match entry {
@@ -104,7 +105,11 @@ impl Mempool {
                 persist::delete_persisted(&mut stale, seq);
             }
         }
-        storage.commit(stale)?;
+        if !stale.is_empty() {
+            if let Err(e) = storage.commit(stale) {
+                tracing::warn!(error = %e, "could not delete stale mempool rows");
+            }
+        }
         Ok(pool)
     }
 
@@ -333,6 +338,17 @@ impl Mempool {
         self.next_seq += 1;
         persist::put(batch, seq, &Entry::Priority(op));
         Ok(())
+    }
+
+    /// Takes a priority op back out (its durable write failed).
+    pub fn forget_priority(&mut self, reference: PriorityRef) {
+        if let Some(at) = self
+            .priority
+            .iter()
+            .rposition(|(_, op)| op.reference() == reference)
+        {
+            self.priority.remove(at);
+        }
     }
 
     fn insert_priority(&mut self, seq: u64, op: PriorityOp) -> Result<(), MempoolError> {
