@@ -21,8 +21,8 @@ pub mod tree;
 pub use error::{Result, StateError};
 pub use proof::{AccountProof, BalanceProof, ExitProof};
 pub use state::{
-    account_leaf_hash, AccountInfo, AppliedOp, L2State, ACCOUNT_TREE_DEPTH, BALANCE_TREE_DEPTH,
-    RESERVE_TREE_DEPTH,
+    account_leaf_hash, reserve_index, AccountInfo, AppliedOp, L2State, LeafSnapshot,
+    ReserveSnapshot, ACCOUNT_TREE_DEPTH, BALANCE_TREE_DEPTH, RESERVE_TREE_DEPTH,
 };
 
 /// The state as shared between the block builder (the only writer) and readers such as the

@@ -41,7 +41,8 @@ pub fn account_leaf_hash(
     )
 }
 
-fn reserve_index(chain: ChainId, token: TokenId) -> u64 {
+/// The reserve tree's leaf index of (chain, token): `chain · 2^10 + token`.
+pub fn reserve_index(chain: ChainId, token: TokenId) -> u64 {
     ((chain.get() as u64) << TokenId::BITS) | token.get() as u64
 }
 
@@ -106,6 +107,42 @@ impl AppliedOp {
     pub fn onchain_for(&self) -> Option<ChainId> {
         self.pubdata.onchain_for()
     }
+}
+
+/// An account leaf as it was before the circuit's update of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafSnapshot {
+    /// The account.
+    pub account: AccountId,
+    /// Whether the leaf was non-empty.
+    pub exists: bool,
+    /// Its address (zero if empty).
+    pub address: Address,
+    /// Its key hash.
+    pub pubkey_hash: PubKeyHash,
+    /// Its nonce.
+    pub nonce: Nonce,
+    /// Its balance of the op's token.
+    pub balance: Amount,
+    /// Root of its balance tree.
+    pub balance_root: Fr,
+    /// Path of the op's token in its balance tree.
+    pub balance_path: crate::tree::MerklePath,
+    /// Path of the leaf in the account tree.
+    pub account_path: crate::tree::MerklePath,
+}
+
+/// The reserve leaf of the op's (chain, token) before the op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReserveSnapshot {
+    /// Chain.
+    pub chain: ChainId,
+    /// Token.
+    pub token: TokenId,
+    /// Reserve before.
+    pub value: Amount,
+    /// Path in the reserve tree.
+    pub path: crate::tree::MerklePath,
 }
 
 /// One change an op makes; a plan of these is computed, fully checked, before any is made.
@@ -300,6 +337,55 @@ impl L2State {
             self.execute(effect);
         }
         Ok(AppliedOp { pubdata })
+    }
+
+    /// Account `id` as the circuit sees its leaf, with the paths of the leaf and of its
+    /// balance of `token`. An absent account is an empty leaf.
+    pub fn leaf_snapshot(&self, id: AccountId, token: TokenId) -> LeafSnapshot {
+        let empty_balances = SparseMerkleTree::new(BALANCE_TREE_DEPTH);
+        let (exists, address, pubkey_hash, nonce, tree) = match self.get(id) {
+            Some(a) => (true, a.address, a.pubkey_hash, a.nonce, &a.balance_tree),
+            None => (
+                false,
+                Address::ZERO,
+                PubKeyHash::NONE,
+                Nonce(0),
+                &empty_balances,
+            ),
+        };
+        LeafSnapshot {
+            account: id,
+            exists,
+            address,
+            pubkey_hash,
+            nonce,
+            balance: self.balance(id, token),
+            balance_root: tree.root(),
+            balance_path: tree.path(token.get() as u64),
+            account_path: self.account_tree.path(id.get() as u64),
+        }
+    }
+
+    /// The path of account `id` in the account tree as it would be if leaf `changed` held
+    /// `leaf` (the circuit updates a transfer's recipient after its sender).
+    pub fn account_path_with(
+        &self,
+        id: AccountId,
+        changed: AccountId,
+        leaf: Fr,
+    ) -> crate::tree::MerklePath {
+        self.account_tree
+            .path_with(id.get() as u64, changed.get() as u64, leaf)
+    }
+
+    /// The reserve leaf of (chain, token) with its path.
+    pub fn reserve_snapshot(&self, chain: ChainId, token: TokenId) -> ReserveSnapshot {
+        ReserveSnapshot {
+            chain,
+            token,
+            value: self.reserve(chain, token),
+            path: self.reserve_tree.path(reserve_index(chain, token)),
+        }
     }
 
     fn plan(&self, op: &Op) -> Result<(OpPubdata, Vec<Effect>)> {

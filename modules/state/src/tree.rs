@@ -178,6 +178,54 @@ impl SparseMerkleTree {
     }
 }
 
+impl SparseMerkleTree {
+    /// The path of leaf `index` as it would be if leaf `changed` held `value`, computed
+    /// without touching the tree (depth hashes for the changed leaf's ancestors).
+    pub fn path_with(&self, index: u64, changed: u64, value: Fr) -> MerklePath {
+        let mut overrides: HashMap<(usize, u64), Fr> = HashMap::new();
+        overrides.insert((0, changed), value);
+        let mut node = changed;
+        let mut acc = value;
+        for height in 1..=self.depth {
+            let parent = node / ARITY as u64;
+            let children: [Fr; ARITY] = std::array::from_fn(|c| {
+                let i = parent * ARITY as u64 + c as u64;
+                if i == node {
+                    acc
+                } else {
+                    self.node(height - 1, i)
+                }
+            });
+            acc = node_hash(&children);
+            overrides.insert((height, parent), acc);
+            node = parent;
+        }
+        let lookup = |height: usize, i: u64| {
+            overrides
+                .get(&(height, i))
+                .copied()
+                .unwrap_or_else(|| self.node(height, i))
+        };
+        let mut siblings = Vec::with_capacity(self.depth);
+        let mut index = index;
+        for height in 1..=self.depth {
+            let parent = index / ARITY as u64;
+            let position = index % ARITY as u64;
+            let mut others = [Fr::from(0u64); ARITY - 1];
+            let mut k = 0;
+            for c in 0..ARITY as u64 {
+                if c != position {
+                    others[k] = lookup(height - 1, parent * ARITY as u64 + c);
+                    k += 1;
+                }
+            }
+            siblings.push(others);
+            index = parent;
+        }
+        MerklePath(siblings)
+    }
+}
+
 impl MerklePath {
     /// The root obtained by hashing `leaf` at `index` up this path.
     pub fn root_of(&self, index: u64, leaf: Fr) -> Fr {
@@ -216,6 +264,16 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn paths_with_an_override_match_the_updated_tree(a in 0u64..256, b in 0u64..256, v in 1u64..) {
+            let mut tree = SparseMerkleTree::new(4);
+            tree.set(5, Fr::from(3u64));
+            tree.set(a, Fr::from(7u64));
+            let predicted = tree.path_with(b, a, Fr::from(v));
+            tree.set(a, Fr::from(v));
+            prop_assert_eq!(predicted, tree.path(b));
+        }
+
         #[test]
         fn incremental_and_bulk_builds_agree(leaves in proptest::collection::vec((0u64..256, 0u64..5), 0..40)) {
             let mut tree = SparseMerkleTree::new(4);

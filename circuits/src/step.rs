@@ -1,0 +1,780 @@
+//! The step circuit: one op per IVC step, one shape for every op type.
+
+use ff::Field;
+use manyfold_state::tree::empty_hash;
+use manyfold_state::BALANCE_TREE_DEPTH;
+use manyfold_types::field::fr_from_u128;
+use manyfold_types::keys::{coordinates, GrumpkinAffine};
+use manyfold_types::poseidon::Domain;
+use manyfold_types::pubdata::OpType;
+use manyfold_types::Fr;
+use nova_snark::frontend::num::AllocatedNum;
+use nova_snark::frontend::{
+    AllocatedBit, Boolean, ConstraintSystem, LinearCombination, SynthesisError,
+};
+use nova_snark::gadgets::ecc::AllocatedPoint;
+use nova_snark::gadgets::utils::alloc_zero;
+use nova_snark::provider::GrumpkinEngine;
+use nova_snark::traits::circuit::StepCircuit;
+
+use crate::gadgets::*;
+use crate::witness::{LeafWitness, StepWitness, SCALAR_BITS};
+
+type Point = AllocatedPoint<GrumpkinEngine>;
+
+/// One op as an IVC step. The IVC state is `[state root, pubdata commitment]`.
+#[derive(Debug, Clone)]
+pub struct OpStep {
+    witness: StepWitness,
+}
+
+impl OpStep {
+    /// The step proving `witness`.
+    pub fn new(witness: StepWitness) -> Self {
+        Self { witness }
+    }
+
+    /// A Noop over an empty state: the circuit's shape, for parameter setup.
+    pub fn blank() -> Self {
+        Self::new(StepWitness::build(
+            &manyfold_state::L2State::new(),
+            &manyfold_types::Op::Noop,
+        ))
+    }
+}
+
+fn lc(x: &AllocatedNum<Fr>) -> LinearCombination<Fr> {
+    LinearCombination::zero() + x.get_variable()
+}
+
+fn num_of_bit<CS: ConstraintSystem<Fr>>(
+    cs: CS,
+    bit: &AllocatedBit,
+) -> Result<AllocatedNum<Fr>, SynthesisError> {
+    materialise(
+        cs,
+        LinearCombination::zero() + bit.get_variable(),
+        bit.get_value().map(|b| if b { Fr::ONE } else { Fr::ZERO }),
+    )
+}
+
+fn alloc_path<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    path: &[[Fr; 3]],
+) -> Result<Vec<[AllocatedNum<Fr>; 3]>, SynthesisError> {
+    path.iter()
+        .enumerate()
+        .map(|(l, level)| {
+            Ok([
+                alloc(cs.namespace(|| format!("{l}.0")), level[0])?,
+                alloc(cs.namespace(|| format!("{l}.1")), level[1])?,
+                alloc(cs.namespace(|| format!("{l}.2")), level[2])?,
+            ])
+        })
+        .collect()
+}
+
+/// An allocated account leaf with its checks against the tree it is read from.
+struct Leaf {
+    exists: AllocatedNum<Fr>,
+    address: AllocatedNum<Fr>,
+    pubkey_hash: AllocatedNum<Fr>,
+    nonce: AllocatedNum<Fr>,
+    balance: AllocatedNum<Fr>,
+    balance_path: Vec<[AllocatedNum<Fr>; 3]>,
+    account_path: Vec<[AllocatedNum<Fr>; 3]>,
+    old_root: AllocatedNum<Fr>,
+}
+
+fn alloc_leaf<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    w: &LeafWitness,
+    account_bits: &[AllocatedBit],
+    token_bits: &[AllocatedBit],
+) -> Result<Leaf, SynthesisError> {
+    let exists_bit = AllocatedBit::alloc(cs.namespace(|| "exists"), Some(w.exists))?;
+    let exists = num_of_bit(cs.namespace(|| "exists num"), &exists_bit)?;
+    let address = alloc(cs.namespace(|| "address"), w.address)?;
+    let pubkey_hash = alloc(cs.namespace(|| "pkh"), w.pubkey_hash)?;
+    let nonce = alloc(cs.namespace(|| "nonce"), Fr::from(w.nonce as u64))?;
+    let balance = alloc(cs.namespace(|| "balance"), w.balance)?;
+    let balance_root = alloc(cs.namespace(|| "balance root"), w.balance_root)?;
+    let balance_path = alloc_path(cs.namespace(|| "balance path"), &w.balance_path)?;
+    let account_path = alloc_path(cs.namespace(|| "account path"), &w.account_path)?;
+    // The balance is the token's leaf in the account's balance tree.
+    let computed = merkle_root(
+        cs.namespace(|| "balance membership"),
+        &balance,
+        token_bits,
+        &balance_path,
+    )?;
+    enforce_zero(
+        cs.namespace(|| "balance root matches"),
+        lc(&computed) - balance_root.get_variable(),
+    );
+    // An empty leaf has no owner, key, nonce or balance.
+    let absent = LinearCombination::zero() + CS::one() - exists.get_variable();
+    for (name, x) in [
+        ("address", &address),
+        ("pkh", &pubkey_hash),
+        ("nonce", &nonce),
+    ] {
+        cs.enforce(
+            || format!("empty leaf has no {name}"),
+            |_| absent.clone(),
+            |_| lc(x),
+            |lc| lc,
+        );
+    }
+    cs.enforce(
+        || "empty leaf has empty balances",
+        |_| absent.clone(),
+        |_| lc(&balance_root) - (empty_hash(BALANCE_TREE_DEPTH), CS::one()),
+        |lc| lc,
+    );
+    let hash_value = hash(
+        cs.namespace(|| "leaf hash"),
+        Domain::Account,
+        &[
+            address.clone(),
+            pubkey_hash.clone(),
+            nonce.clone(),
+            balance_root,
+        ],
+    )?;
+    let leaf = mul(cs.namespace(|| "leaf or empty"), &exists, &hash_value)?;
+    let old_root = merkle_root(
+        cs.namespace(|| "account membership"),
+        &leaf,
+        account_bits,
+        &account_path,
+    )?;
+    Ok(Leaf {
+        exists,
+        address,
+        pubkey_hash,
+        nonce,
+        balance,
+        balance_path,
+        account_path,
+        old_root,
+    })
+}
+
+/// The new root after writing a leaf with the given fields at the same position.
+#[allow(clippy::too_many_arguments)]
+fn write_leaf<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    leaf: &Leaf,
+    exists: &AllocatedNum<Fr>,
+    address: &AllocatedNum<Fr>,
+    pubkey_hash: &AllocatedNum<Fr>,
+    nonce: &AllocatedNum<Fr>,
+    balance: &AllocatedNum<Fr>,
+    account_bits: &[AllocatedBit],
+    token_bits: &[AllocatedBit],
+) -> Result<AllocatedNum<Fr>, SynthesisError> {
+    let balance_root = merkle_root(
+        cs.namespace(|| "new balance root"),
+        balance,
+        token_bits,
+        &leaf.balance_path,
+    )?;
+    let hash_value = hash(
+        cs.namespace(|| "new leaf hash"),
+        Domain::Account,
+        &[
+            address.clone(),
+            pubkey_hash.clone(),
+            nonce.clone(),
+            balance_root,
+        ],
+    )?;
+    let new_leaf = mul(cs.namespace(|| "new leaf or empty"), exists, &hash_value)?;
+    merkle_root(
+        cs.namespace(|| "new account root"),
+        &new_leaf,
+        account_bits,
+        &leaf.account_path,
+    )
+}
+
+/// `n·2^shift` as a linear-combination term.
+fn shifted(x: &AllocatedNum<Fr>, shift: u32) -> LinearCombination<Fr> {
+    LinearCombination::zero() + (Fr::from(2u64).pow_vartime([shift as u64]), x.get_variable())
+}
+
+fn scalar_mul_complete<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    point: &Point,
+    bits: &[AllocatedBit],
+) -> Result<Point, SynthesisError> {
+    // Double-and-add with the complete formulas: the scalar is the prover's choice, so no
+    // exceptional case of incomplete addition may be left open.
+    let mut acc = Point::default(cs.namespace(|| "infinity"))?;
+    for (i, bit) in bits.iter().enumerate().rev() {
+        let doubled = acc.double(cs.namespace(|| format!("double {i}")))?;
+        let added = doubled.add(cs.namespace(|| format!("add {i}")), point)?;
+        acc = Point::conditionally_select(
+            cs.namespace(|| format!("select {i}")),
+            &added,
+            &doubled,
+            &Boolean::from(bit.clone()),
+        )?;
+    }
+    Ok(acc)
+}
+
+impl StepCircuit<Fr> for OpStep {
+    fn arity(&self) -> usize {
+        2
+    }
+
+    fn synthesize<CS: ConstraintSystem<Fr>>(
+        &self,
+        cs: &mut CS,
+        z: &[AllocatedNum<Fr>],
+    ) -> Result<Vec<AllocatedNum<Fr>>, SynthesisError> {
+        let w = &self.witness;
+        let (state_root, commitment) = (&z[0], &z[1]);
+
+        // Op type as one-hot selectors.
+        let mut sel = Vec::with_capacity(OpType::ALL.len());
+        for t in OpType::ALL {
+            let bit =
+                AllocatedBit::alloc(cs.namespace(|| format!("is {t:?}")), Some(w.op_type == t))?;
+            sel.push(num_of_bit(cs.namespace(|| format!("is {t:?} num")), &bit)?);
+        }
+        let one_hot = sel
+            .iter()
+            .fold(LinearCombination::zero(), |acc, s| acc + s.get_variable());
+        enforce_zero(cs.namespace(|| "exactly one type"), one_hot - CS::one());
+        let [_noop, deposit, transfer, withdraw, full_exit, change_pubkey] =
+            [0, 1, 2, 3, 4, 5].map(|i| sel[i].clone());
+        let type_tag = OpType::ALL
+            .iter()
+            .zip(&sel)
+            .fold(LinearCombination::zero(), |acc, (t, s)| {
+                acc + (Fr::from(*t as u64), s.get_variable())
+            });
+
+        // Fields, range-checked by their bit decompositions.
+        let num = |cs: &mut CS, name: &'static str, v: Fr| alloc(cs.namespace(|| name), v);
+        let chain = num(cs, "chain", Fr::from(w.chain as u64))?;
+        let token = num(cs, "token", Fr::from(w.token as u64))?;
+        let account_a = num(cs, "account a", Fr::from(w.account_a as u64))?;
+        let account_b = num(cs, "account b", Fr::from(w.account_b as u64))?;
+        let amount = num(cs, "amount", fr_from_u128(w.amount))?;
+        let address = num(cs, "address", w.address)?;
+        let nonce = num(cs, "nonce", Fr::from(w.nonce as u64))?;
+        let new_pkh = num(cs, "new pkh", w.new_pubkey_hash)?;
+        let chain_bits = bits(cs.namespace(|| "chain bits"), &chain, 4)?;
+        let token_bits = bits(cs.namespace(|| "token bits"), &token, 10)?;
+        let a_bits = bits(cs.namespace(|| "account a bits"), &account_a, 24)?;
+        let b_bits = bits(cs.namespace(|| "account b bits"), &account_b, 24)?;
+        bits(cs.namespace(|| "amount bits"), &amount, 128)?;
+        let address_bits = bits(cs.namespace(|| "address bits"), &address, 160)?;
+        let nonce_bits = bits(cs.namespace(|| "nonce bits"), &nonce, 32)?;
+
+        // The state root splits into the account and reserve roots.
+        let accounts_root = num(cs, "accounts root", w.roots.0)?;
+        let reserves_root = num(cs, "reserves root", w.roots.1)?;
+        let root = hash(
+            cs.namespace(|| "state root"),
+            Domain::State,
+            &[accounts_root.clone(), reserves_root.clone()],
+        )?;
+        enforce_zero(
+            cs.namespace(|| "state root matches"),
+            lc(&root) - state_root.get_variable(),
+        );
+
+        // Account A.
+        let a = alloc_leaf(cs.namespace(|| "A"), &w.a, &a_bits, &token_bits)?;
+        enforce_zero(
+            cs.namespace(|| "A in accounts root"),
+            lc(&a.old_root) - accounts_root.get_variable(),
+        );
+
+        // The reserve leaf of (chain, token): index token + 2^10·chain.
+        let reserve = num(cs, "reserve", w.reserve)?;
+        let reserve_path = alloc_path(cs.namespace(|| "reserve path"), &w.reserve_path)?;
+        let reserve_bits: Vec<AllocatedBit> =
+            token_bits.iter().chain(&chain_bits).cloned().collect();
+        let reserve_old_root = merkle_root(
+            cs.namespace(|| "reserve membership"),
+            &reserve,
+            &reserve_bits,
+            &reserve_path,
+        )?;
+        enforce_zero(
+            cs.namespace(|| "reserve in reserves root"),
+            lc(&reserve_old_root) - reserves_root.get_variable(),
+        );
+
+        // Full exit: pays the balance if the requester owns the account and the chain's
+        // reserve covers it, else nothing.
+        let address_diff = sub(cs.namespace(|| "owner diff"), &a.address, &address)?;
+        let same_owner = is_zero(cs.namespace(|| "same owner"), &address_diff)?;
+        let owner_ok = mul(cs.namespace(|| "owner ok"), &a.exists, &same_owner)?;
+        let two_128 = Fr::from(2u64).pow_vartime([128]);
+        let headroom = materialise(
+            cs.namespace(|| "reserve - balance + 2^128"),
+            lc(&reserve) - a.balance.get_variable() + (two_128, CS::one()),
+            reserve
+                .get_value()
+                .zip(a.balance.get_value())
+                .map(|(r, b)| r - b + two_128),
+        )?;
+        let headroom_bits = bits(cs.namespace(|| "headroom bits"), &headroom, 129)?;
+        let covered = num_of_bit(
+            cs.namespace(|| "reserve covers balance"),
+            &headroom_bits[128],
+        )?;
+        let payable = mul(cs.namespace(|| "payable"), &owner_ok, &covered)?;
+        let paid = mul(cs.namespace(|| "paid"), &payable, &a.balance)?;
+
+        // Amount movements.
+        let deposited = mul(cs.namespace(|| "deposited"), &deposit, &amount)?;
+        let transferred = mul(cs.namespace(|| "transferred"), &transfer, &amount)?;
+        let withdrawn = mul(cs.namespace(|| "withdrawn"), &withdraw, &amount)?;
+        let exited = mul(cs.namespace(|| "exited"), &full_exit, &paid)?;
+
+        // A's new fields.
+        let balance_a = materialise(
+            cs.namespace(|| "A new balance"),
+            lc(&a.balance) + deposited.get_variable()
+                - transferred.get_variable()
+                - withdrawn.get_variable()
+                - exited.get_variable(),
+            (|| {
+                Some(
+                    a.balance.get_value()? + deposited.get_value()?
+                        - transferred.get_value()?
+                        - withdrawn.get_value()?
+                        - exited.get_value()?,
+                )
+            })(),
+        )?;
+        bits(cs.namespace(|| "A new balance in range"), &balance_a, 128)?;
+        let uses_nonce = LinearCombination::zero()
+            + transfer.get_variable()
+            + withdraw.get_variable()
+            + change_pubkey.get_variable();
+        let uses_nonce_value =
+            (|| Some(transfer.get_value()? + withdraw.get_value()? + change_pubkey.get_value()?))();
+        let nonce_a = materialise(
+            cs.namespace(|| "A new nonce"),
+            lc(&a.nonce) + &uses_nonce,
+            a.nonce
+                .get_value()
+                .zip(uses_nonce_value)
+                .map(|(n, u)| n + u),
+        )?;
+        bits(cs.namespace(|| "A new nonce in range"), &nonce_a, 32)?;
+        let pkh_a = select(
+            cs.namespace(|| "A new pkh"),
+            &change_pubkey,
+            &new_pkh,
+            &a.pubkey_hash,
+        )?;
+        let address_a = select(
+            cs.namespace(|| "A new address"),
+            &deposit,
+            &address,
+            &a.address,
+        )?;
+        let created = mul(cs.namespace(|| "exists and deposit"), &a.exists, &deposit)?;
+        let exists_a = materialise(
+            cs.namespace(|| "A exists after"),
+            lc(&a.exists) + deposit.get_variable() - created.get_variable(),
+            (|| Some(a.exists.get_value()? + deposit.get_value()? - created.get_value()?))(),
+        )?;
+
+        // Rules on A.
+        enforce_equal_if(
+            cs.namespace(|| "deposit to the owner's account"),
+            &lc(&created),
+            &a.address,
+            &address,
+        );
+        cs.enforce(
+            || "signer account exists",
+            |_| uses_nonce.clone(),
+            |lc| lc + CS::one() - a.exists.get_variable(),
+            |lc| lc,
+        );
+        enforce_equal_if(
+            cs.namespace(|| "nonce is the account's"),
+            &uses_nonce,
+            &nonce,
+            &a.nonce,
+        );
+        let pkh_is_zero = is_zero(cs.namespace(|| "new pkh zero"), &new_pkh)?;
+        cs.enforce(
+            || "no zero pkh",
+            |_| lc(&change_pubkey),
+            |_| lc(&pkh_is_zero),
+            |lc| lc,
+        );
+
+        let accounts_mid = write_leaf(
+            cs.namespace(|| "A write"),
+            &a,
+            &exists_a,
+            &address_a,
+            &pkh_a,
+            &nonce_a,
+            &balance_a,
+            &a_bits,
+            &token_bits,
+        )?;
+
+        // Account B: a transfer's recipient, in the tree A was just written to.
+        let b = alloc_leaf(cs.namespace(|| "B"), &w.b, &b_bits, &token_bits)?;
+        enforce_equal_if(
+            cs.namespace(|| "B in the updated tree"),
+            &lc(&transfer),
+            &b.old_root,
+            &accounts_mid,
+        );
+        cs.enforce(
+            || "recipient exists",
+            |_| lc(&transfer),
+            |lc| lc + CS::one() - b.exists.get_variable(),
+            |lc| lc,
+        );
+        let ab_diff = sub(cs.namespace(|| "a - b"), &account_a, &account_b)?;
+        let same_account = is_zero(cs.namespace(|| "same account"), &ab_diff)?;
+        cs.enforce(
+            || "no self transfer",
+            |_| lc(&transfer),
+            |_| lc(&same_account),
+            |lc| lc,
+        );
+        let balance_b = materialise(
+            cs.namespace(|| "B new balance"),
+            lc(&b.balance) + transferred.get_variable(),
+            b.balance
+                .get_value()
+                .zip(transferred.get_value())
+                .map(|(x, t)| x + t),
+        )?;
+        bits(cs.namespace(|| "B new balance in range"), &balance_b, 128)?;
+        let accounts_b = write_leaf(
+            cs.namespace(|| "B write"),
+            &b,
+            &b.exists,
+            &b.address,
+            &b.pubkey_hash,
+            &b.nonce,
+            &balance_b,
+            &b_bits,
+            &token_bits,
+        )?;
+        let accounts_new = select(
+            cs.namespace(|| "accounts root after"),
+            &transfer,
+            &accounts_b,
+            &accounts_mid,
+        )?;
+
+        // Reserve.
+        let reserve_new = materialise(
+            cs.namespace(|| "new reserve"),
+            lc(&reserve) + deposited.get_variable()
+                - withdrawn.get_variable()
+                - exited.get_variable(),
+            (|| {
+                Some(
+                    reserve.get_value()? + deposited.get_value()?
+                        - withdrawn.get_value()?
+                        - exited.get_value()?,
+                )
+            })(),
+        )?;
+        bits(cs.namespace(|| "new reserve in range"), &reserve_new, 128)?;
+        let reserves_new = merkle_root(
+            cs.namespace(|| "reserve write"),
+            &reserve_new,
+            &reserve_bits,
+            &reserve_path,
+        )?;
+
+        // The L2 signature of transfers and withdrawals.
+        let signed = materialise(
+            cs.namespace(|| "signed"),
+            lc(&transfer) + withdraw.get_variable(),
+            transfer
+                .get_value()
+                .zip(withdraw.get_value())
+                .map(|(t, x)| t + x),
+        )?;
+        let sig = &w.signature;
+        let pk = Point::alloc(
+            cs.namespace(|| "pk"),
+            Some((sig.public_key.0, sig.public_key.1, false)),
+        )?;
+        pk.check_on_curve(cs.namespace(|| "pk on curve"))?;
+        let r = Point::alloc(cs.namespace(|| "R"), Some((sig.r.0, sig.r.1, false)))?;
+        r.check_on_curve(cs.namespace(|| "R on curve"))?;
+        let s_bits = alloc_bits(cs.namespace(|| "s"), &sig.s_bits)?;
+        debug_assert_eq!(s_bits.len(), SCALAR_BITS);
+        let pk_hash = hash(
+            cs.namespace(|| "pk hash"),
+            Domain::PubKey,
+            &[pk.x.clone(), pk.y.clone()],
+        )?;
+        enforce_equal_if(
+            cs.namespace(|| "signed by the registered key"),
+            &lc(&signed),
+            &pk_hash,
+            &a.pubkey_hash,
+        );
+        let packed_t = materialise(
+            cs.namespace(|| "transfer packing"),
+            shifted(&account_a, 80)
+                + &shifted(&account_b, 48)
+                + &shifted(&token, 32)
+                + nonce.get_variable(),
+            (|| {
+                Some(
+                    account_a.get_value()? * pow2(80)
+                        + account_b.get_value()? * pow2(48)
+                        + token.get_value()? * pow2(32)
+                        + nonce.get_value()?,
+                )
+            })(),
+        )?;
+        let message_t = hash(
+            cs.namespace(|| "transfer message"),
+            Domain::Transfer,
+            &[packed_t, amount.clone()],
+        )?;
+        let packed_w = materialise(
+            cs.namespace(|| "withdraw packing"),
+            shifted(&account_a, 64)
+                + &shifted(&chain, 48)
+                + &shifted(&token, 32)
+                + nonce.get_variable(),
+            (|| {
+                Some(
+                    account_a.get_value()? * pow2(64)
+                        + chain.get_value()? * pow2(48)
+                        + token.get_value()? * pow2(32)
+                        + nonce.get_value()?,
+                )
+            })(),
+        )?;
+        let message_w = hash(
+            cs.namespace(|| "withdraw message"),
+            Domain::Withdraw,
+            &[packed_w, amount.clone(), address.clone()],
+        )?;
+        let message = select(
+            cs.namespace(|| "message"),
+            &transfer,
+            &message_t,
+            &message_w,
+        )?;
+        let e = hash(
+            cs.namespace(|| "challenge"),
+            Domain::Challenge,
+            &[r.x.clone(), r.y.clone(), a.pubkey_hash.clone(), message],
+        )?;
+        let e_bits = strict_bits(cs.namespace(|| "challenge bits"), &e)?;
+        let (gx, gy) = coordinates(&GrumpkinAffine::generator());
+        let not_infinity = alloc_zero(cs.namespace(|| "g finite"));
+        let g = Point::alloc_constant(cs.namespace(|| "G"), (gx, gy), not_infinity)?;
+        let lhs = scalar_mul_complete(cs.namespace(|| "s G"), &g, &s_bits)?;
+        let e_pk = scalar_mul_complete(cs.namespace(|| "e P"), &pk, &e_bits)?;
+        let rhs = r.add(cs.namespace(|| "R + e P"), &e_pk)?;
+        enforce_equal_if(
+            cs.namespace(|| "sG = R + eP (x)"),
+            &lc(&signed),
+            &lhs.x,
+            &rhs.x,
+        );
+        enforce_equal_if(
+            cs.namespace(|| "sG = R + eP (y)"),
+            &lc(&signed),
+            &lhs.y,
+            &rhs.y,
+        );
+        enforce_equal_if(
+            cs.namespace(|| "sG = R + eP (inf)"),
+            &lc(&signed),
+            &lhs.is_infinity,
+            &rhs.is_infinity,
+        );
+
+        // Pubdata: the three big-endian chunks of the 64-byte record.
+        let pkh_bits = strict_bits(cs.namespace(|| "pkh bits"), &new_pkh)?;
+        let amount_field = materialise(
+            cs.namespace(|| "published amount"),
+            lc(&deposited) + withdrawn.get_variable() + exited.get_variable(),
+            (|| Some(deposited.get_value()? + withdrawn.get_value()? + exited.get_value()?))(),
+        )?;
+        let dwf = LinearCombination::zero()
+            + deposit.get_variable()
+            + withdraw.get_variable()
+            + full_exit.get_variable();
+        let dwf_value =
+            (|| Some(deposit.get_value()? + withdraw.get_value()? + full_exit.get_value()?))();
+        let dwf_fields = shifted(&chain, 224)
+            + &shifted(&account_a, 192)
+            + &shifted(&token, 176)
+            + &pack(&address_bits[112..], 0);
+        let dwf_fields_value = (|| {
+            Some(
+                chain.get_value()? * pow2(224)
+                    + account_a.get_value()? * pow2(192)
+                    + token.get_value()? * pow2(176)
+                    + value_of(&address_bits[112..], 0)?,
+            )
+        })();
+        let dwf0 = product(
+            cs.namespace(|| "dwf chunk0"),
+            dwf.clone(),
+            dwf_value,
+            dwf_fields,
+            dwf_fields_value,
+        )?;
+        let dwf1 = product(
+            cs.namespace(|| "dwf chunk1"),
+            dwf,
+            dwf_value,
+            pack(&address_bits[..112], 136),
+            value_of(&address_bits[..112], 136),
+        )?;
+        let t_fields = shifted(&account_a, 208) + &shifted(&account_b, 176) + &shifted(&token, 160);
+        let t_fields_value = (|| {
+            Some(
+                account_a.get_value()? * pow2(208)
+                    + account_b.get_value()? * pow2(176)
+                    + token.get_value()? * pow2(160),
+            )
+        })();
+        let t0 = product(
+            cs.namespace(|| "transfer chunk0"),
+            lc(&transfer),
+            transfer.get_value(),
+            t_fields,
+            t_fields_value,
+        )?;
+        let c_fields0 =
+            shifted(&chain, 224) + &shifted(&account_a, 192) + &pack(&pkh_bits[64..], 0);
+        let c_fields0_value = (|| {
+            Some(
+                chain.get_value()? * pow2(224)
+                    + account_a.get_value()? * pow2(192)
+                    + value_of(&pkh_bits[64..], 0)?,
+            )
+        })();
+        let c0 = product(
+            cs.namespace(|| "cpk chunk0"),
+            lc(&change_pubkey),
+            change_pubkey.get_value(),
+            c_fields0,
+            c_fields0_value,
+        )?;
+        let c_fields1 =
+            pack(&pkh_bits[..64], 184) + &shifted(&a.address, 24) + &pack(&nonce_bits[8..], 0);
+        let c_fields1_value = (|| {
+            Some(
+                value_of(&pkh_bits[..64], 184)?
+                    + a.address.get_value()? * pow2(24)
+                    + value_of(&nonce_bits[8..], 0)?,
+            )
+        })();
+        let c1 = product(
+            cs.namespace(|| "cpk chunk1"),
+            lc(&change_pubkey),
+            change_pubkey.get_value(),
+            c_fields1,
+            c_fields1_value,
+        )?;
+        let c2 = product(
+            cs.namespace(|| "cpk chunk2"),
+            lc(&change_pubkey),
+            change_pubkey.get_value(),
+            pack(&nonce_bits[..8], 8),
+            value_of(&nonce_bits[..8], 8),
+        )?;
+        let type_value = (|| {
+            let mut acc = Fr::ZERO;
+            for (t, s) in OpType::ALL.iter().zip(&sel) {
+                acc += Fr::from(*t as u64) * s.get_value()?;
+            }
+            Some(acc)
+        })();
+        let chunk0 = materialise(
+            cs.namespace(|| "chunk0"),
+            LinearCombination::zero()
+                + &scale(&type_tag, pow2(240))
+                + dwf0.get_variable()
+                + &shifted(&amount_field, 48)
+                + t0.get_variable()
+                + &shifted(&transferred, 32)
+                + c0.get_variable(),
+            (|| {
+                Some(
+                    type_value? * pow2(240)
+                        + dwf0.get_value()?
+                        + amount_field.get_value()? * pow2(48)
+                        + t0.get_value()?
+                        + transferred.get_value()? * pow2(32)
+                        + c0.get_value()?,
+                )
+            })(),
+        )?;
+        let chunk1 = materialise(
+            cs.namespace(|| "chunk1"),
+            lc(&dwf1) + c1.get_variable(),
+            dwf1.get_value().zip(c1.get_value()).map(|(x, y)| x + y),
+        )?;
+        let new_commitment = hash(
+            cs.namespace(|| "pubdata commitment"),
+            Domain::Pubdata,
+            &[commitment.clone(), chunk0, chunk1, c2],
+        )?;
+        let new_root = hash(
+            cs.namespace(|| "new state root"),
+            Domain::State,
+            &[accounts_new, reserves_new],
+        )?;
+        Ok(vec![new_root, new_commitment])
+    }
+}
+
+fn pow2(n: u64) -> Fr {
+    Fr::from(2u64).pow_vartime([n])
+}
+
+fn scale(lc: &LinearCombination<Fr>, by: Fr) -> LinearCombination<Fr> {
+    lc.iter()
+        .fold(LinearCombination::zero(), |acc, (var, coeff)| {
+            acc + (*coeff * by, var)
+        })
+}
+
+/// `selector · fields` as a new number (one constraint).
+fn product<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    selector: LinearCombination<Fr>,
+    selector_value: Option<Fr>,
+    fields: LinearCombination<Fr>,
+    fields_value: Option<Fr>,
+) -> Result<AllocatedNum<Fr>, SynthesisError> {
+    let out = AllocatedNum::alloc(cs.namespace(|| "product"), || {
+        Ok(selector_value.ok_or(SynthesisError::AssignmentMissing)?
+            * fields_value.ok_or(SynthesisError::AssignmentMissing)?)
+    })?;
+    cs.enforce(
+        || "selector times fields",
+        |_| selector,
+        |_| fields,
+        |lc| lc + out.get_variable(),
+    );
+    Ok(out)
+}

@@ -1,0 +1,129 @@
+//! The circuit against the native state: for random op sequences, valid and invalid, the
+//! step is satisfiable exactly when the state accepts the op, and its outputs are the
+//! native state root and pubdata commitment.
+
+use manyfold_circuits::{OpStep, StepWitness};
+use manyfold_state::testing::Scenario;
+use manyfold_state::L2State;
+use manyfold_types::pubdata::extend_commitment;
+use manyfold_types::{Amount, Fr, Nonce, Op, PrivateKey, Transfer, Withdraw};
+use nova_snark::frontend::num::AllocatedNum;
+use nova_snark::frontend::test_cs::TestConstraintSystem;
+use nova_snark::frontend::ConstraintSystem;
+use nova_snark::traits::circuit::StepCircuit;
+use rand::{Rng, SeedableRng};
+
+/// Runs one step; returns whether it is satisfied and its outputs.
+fn step(state: &L2State, commitment: Fr, op: &Op) -> (bool, Fr, Fr, usize) {
+    let mut cs = TestConstraintSystem::<Fr>::new();
+    let z = [
+        AllocatedNum::alloc(cs.namespace(|| "root"), || Ok(state.root())).unwrap(),
+        AllocatedNum::alloc(cs.namespace(|| "commitment"), || Ok(commitment)).unwrap(),
+    ];
+    let circuit = OpStep::new(StepWitness::build(state, op));
+    let out = circuit.synthesize(&mut cs, &z).unwrap();
+    (
+        cs.is_satisfied(),
+        out[0].get_value().unwrap(),
+        out[1].get_value().unwrap(),
+        cs.num_constraints(),
+    )
+}
+
+/// Random mutations of a valid op: most make it invalid, some leave it valid.
+fn mutate(op: Op, rng: &mut impl Rng, scenario: &Scenario) -> Op {
+    let stranger = PrivateKey::from_seed(b"stranger");
+    match op {
+        Op::Transfer(t) => {
+            let key = if rng.gen_bool(0.5) {
+                &stranger
+            } else {
+                &scenario.users[rng.gen_range(0..scenario.users.len())].l2
+            };
+            let body = match rng.gen_range(0..4) {
+                0 => Transfer {
+                    amount: Amount(t.body.amount.0 + rng.gen_range(1..1u128 << 40)),
+                    ..t.body
+                },
+                1 => Transfer {
+                    nonce: Nonce(t.body.nonce.0 + rng.gen_range(1..3)),
+                    ..t.body
+                },
+                2 => Transfer {
+                    to: manyfold_types::AccountId::new(rng.gen_range(0..40)).unwrap(),
+                    ..t.body
+                },
+                _ => t.body,
+            };
+            Op::Transfer(body.sign(key))
+        }
+        Op::Withdraw(w) => {
+            let key = if rng.gen_bool(0.3) {
+                &stranger
+            } else {
+                &scenario.users[rng.gen_range(0..scenario.users.len())].l2
+            };
+            let body = match rng.gen_range(0..3) {
+                0 => Withdraw {
+                    amount: Amount(w.body.amount.0 + rng.gen_range(1..1u128 << 40)),
+                    ..w.body
+                },
+                1 => Withdraw {
+                    nonce: Nonce(w.body.nonce.0.wrapping_sub(1)),
+                    ..w.body
+                },
+                _ => w.body,
+            };
+            Op::Withdraw(body.sign(key))
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn circuit_accepts_exactly_what_the_state_accepts() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xd1ff);
+    let mut scenario = Scenario::new(5, 2, 2);
+    let mut state = L2State::new();
+    let mut commitment = Fr::from(0u64);
+    let (mut accepted, mut refused) = (0, 0);
+    let mut constraints = 0;
+    let mut attempts = 0;
+    while attempts < 70 {
+        let action = scenario.random_action(&mut rng);
+        let Some(valid) = scenario.op(&state, action) else {
+            continue;
+        };
+        attempts += 1;
+        let op = if rng.gen_bool(0.6) {
+            mutate(valid, &mut rng, &scenario)
+        } else {
+            valid
+        };
+        let native = state.check(&op);
+        let (satisfied, root, new_commitment, n) = step(&state, commitment, &op);
+        constraints = n;
+        assert_eq!(
+            satisfied,
+            native.is_ok(),
+            "circuit and state disagree on {op:?}: state says {native:?}"
+        );
+        if let Ok(pubdata) = native {
+            state.apply(&op).unwrap();
+            commitment = extend_commitment(commitment, &pubdata);
+            assert_eq!(root, state.root(), "root differs after {op:?}");
+            assert_eq!(
+                new_commitment, commitment,
+                "commitment differs after {op:?}"
+            );
+            accepted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    println!("{accepted} accepted, {refused} refused, {constraints} constraints per step");
+    assert!(
+        accepted >= 20 && refused >= 5,
+        "the sequence must exercise both sides"
+    );
+}
