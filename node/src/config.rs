@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use manyfold_block_builder::BlockBuilderConfig;
 use manyfold_mempool::MempoolConfig;
+use manyfold_prover::ProverConfig;
 use manyfold_rpc::RpcConfig;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,8 @@ pub struct NodeConfig {
     pub mempool: MempoolConfig,
     /// Block sealing.
     pub block: BlockBuilderConfig,
+    /// Folding prover.
+    pub prover: ProverConfig,
     /// Actor plumbing.
     pub actors: ActorsConfig,
     /// Development switches.
@@ -82,6 +85,7 @@ impl Default for NodeConfig {
             },
             mempool: MempoolConfig::default(),
             block: BlockBuilderConfig::default(),
+            prover: ProverConfig::default(),
             actors: ActorsConfig {
                 request_timeout_ms: 5_000,
             },
@@ -174,6 +178,11 @@ impl NodeConfig {
                 "at most {} chains are supported",
                 manyfold_types::ChainId::MAX + 1
             ));
+        }
+        if self.prover.enabled {
+            self.prover
+                .ptau_source(&self.data_dir)
+                .map_err(ConfigError::Inconsistent)?;
         }
         let primaries = self.chains.iter().filter(|c| c.primary).count();
         if !self.chains.is_empty() && primaries != 1 {

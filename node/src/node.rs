@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use manyfold_block_builder::{BlockBuilderActor, BlockBuilderHandle, BlockStore};
 use manyfold_mempool::{MempoolActor, MempoolHandle};
+use manyfold_prover::{ProverActor, ProverHandle};
 use manyfold_rpc::api::ChainInfo;
 use manyfold_rpc::{RpcContext, RpcHandle};
 use manyfold_state::{L2State, SharedState};
@@ -23,6 +24,9 @@ pub enum NodeError {
     /// The metrics endpoint could not start.
     #[error("metrics: {0}")]
     Metrics(String),
+    /// The prover is misconfigured.
+    #[error("prover: {0}")]
+    Prover(String),
 }
 
 /// A started node.
@@ -33,6 +37,8 @@ pub struct RunningNode {
     pub mempool: MempoolHandle,
     /// The block builder.
     pub builder: BlockBuilderHandle,
+    /// The prover, if enabled.
+    pub prover: Option<ProverHandle>,
     rpc: RpcHandle,
 }
 
@@ -42,6 +48,9 @@ impl RunningNode {
     /// flushing; the mempool actor ends with the actix system.
     pub async fn stop(self) {
         self.rpc.stop().await;
+        if let Some(prover) = &self.prover {
+            prover.stop().await;
+        }
         self.builder.stop().await;
         tracing::info!("node stopped");
     }
@@ -75,6 +84,31 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         mempool.clone(),
     )
     .start_supervised();
+
+    let prover = if config.prover.enabled {
+        let ptau = config
+            .prover
+            .ptau_source(&config.data_dir)
+            .map_err(NodeError::Prover)?;
+        let params_dir = config
+            .prover
+            .params_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("params"));
+        Some(
+            ProverActor::new(
+                config.prover.clone(),
+                storage.clone(),
+                params_dir,
+                ptau,
+                builder.subscribe(),
+            )
+            .start_actor(timeout),
+        )
+    } else {
+        tracing::warn!("the prover is disabled: blocks are sealed but not proven");
+        None
+    };
 
     if config.chains.is_empty() {
         tracing::warn!(
@@ -112,6 +146,7 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         rpc_addr: rpc.local_addr,
         mempool,
         builder,
+        prover,
         rpc,
     })
 }

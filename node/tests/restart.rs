@@ -47,6 +47,8 @@ fn spawn_node(data_dir: &Path, rpc: SocketAddr) -> NodeProcess {
                 &format!("127.0.0.1:{}", free_port()),
             ])
             .env("MANYFOLD_BLOCK__MAX_BLOCK_TIME_MS", "300")
+            // Proving is tested on its own; here it would only compete for the CPU.
+            .env("MANYFOLD_PROVER__ENABLED", "false")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -7,7 +7,7 @@ use actix::prelude::*;
 use manyfold_mempool::{BlockSealed, Candidate, MempoolHandle};
 use manyfold_state::SharedState;
 use manyfold_storage::Storage;
-use manyfold_types::{Block, Receipt};
+use manyfold_types::{Block, Op, Receipt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -45,6 +45,8 @@ pub struct NewBlock {
     pub block: Arc<Block>,
     /// Receipts of the transactions it consumed.
     pub receipts: Arc<Vec<Receipt>>,
+    /// The ops it applied, signatures included.
+    pub ops: Arc<Vec<Op>>,
 }
 
 /// The block builder actor. It restarts from durable state if it ever stops.
@@ -153,6 +155,7 @@ impl BlockBuilderActor {
                 let _ = self.events.send(NewBlock {
                     block: sealed.block.clone(),
                     receipts: Arc::new(sealed.receipts.clone()),
+                    ops: Arc::new(sealed.ops.clone()),
                 });
                 Some(BlockSealed {
                     consumed: sealed.consumed,

@@ -8,9 +8,9 @@ use manyfold_storage::{Storage, WriteBatch};
 use manyfold_types::block::fr_to_b256;
 use manyfold_types::field::fr_from_be_bytes;
 use manyfold_types::pubdata::extend_commitment;
-use manyfold_types::{Block, BlockOp, Fr, Receipt, TxStatus};
+use manyfold_types::{Block, BlockOp, Fr, Op, Receipt, TxStatus};
 
-use crate::store::{put_block, put_receipt, BlockStore};
+use crate::store::{put_block, put_block_ops, put_receipt, BlockStore};
 use crate::BuilderError;
 
 /// A block that is durably sealed.
@@ -24,6 +24,8 @@ pub struct SealedBlock {
     pub consumed: HashSet<u64>,
     /// Priority cursor after it.
     pub cursor: PriorityCursor,
+    /// The ops it applied, in order.
+    pub ops: Vec<Op>,
 }
 
 /// Builds blocks on top of the durable chain of blocks. See the crate docs.
@@ -93,6 +95,7 @@ impl BlockBuilder {
         let mut commitment = fr_from_be_bytes(&self.last.pubdata_commitment.0)
             .map_err(|e| BuilderError::Corrupt(e.to_string()))?;
         let mut ops = Vec::with_capacity(candidates.len());
+        let mut applied_ops = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::new();
         let mut consumed = HashSet::new();
         let mut cursor = self.cursor.clone();
@@ -118,6 +121,7 @@ impl BlockBuilder {
                     if let Some(p) = candidate.priority {
                         cursor.insert(p.chain, p.serial_id + 1);
                     }
+                    applied_ops.push(candidate.op);
                     ops.push(BlockOp {
                         tx_hash: candidate.tx_hash,
                         priority: candidate.priority,
@@ -148,6 +152,18 @@ impl BlockBuilder {
         if consumed.is_empty() {
             return Ok(None);
         }
+        if ops.is_empty() {
+            // Every transaction failed: the block still carries a Noop, so that every block
+            // has at least one step for the prover to fold.
+            let applied = state.apply(&Op::Noop).expect("a Noop always applies");
+            commitment = extend_commitment(commitment, &applied.pubdata);
+            applied_ops.push(Op::Noop);
+            ops.push(BlockOp {
+                tx_hash: None,
+                priority: None,
+                pubdata: Bytes::copy_from_slice(&applied.pubdata.encode()),
+            });
+        }
         let block = Block {
             number,
             timestamp,
@@ -159,6 +175,7 @@ impl BlockBuilder {
         let mut batch = WriteBatch::new();
         state.write_changes(&mut batch);
         put_block(&mut batch, &block, &cursor);
+        put_block_ops(&mut batch, number, &applied_ops);
         for receipt in &receipts {
             put_receipt(&mut batch, receipt);
         }
@@ -182,6 +199,7 @@ impl BlockBuilder {
             receipts,
             consumed,
             cursor,
+            ops: applied_ops,
         }))
     }
 

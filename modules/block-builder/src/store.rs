@@ -5,7 +5,7 @@ use std::sync::Arc;
 use alloy_primitives::B256;
 use manyfold_mempool::PriorityCursor;
 use manyfold_storage::{Storage, StorageExt, Table, WriteBatch};
-use manyfold_types::{Block, Receipt};
+use manyfold_types::{Block, Op, Receipt};
 
 use crate::BuilderError;
 
@@ -20,6 +20,14 @@ pub(crate) struct Receipts;
 impl Table for Receipts {
     const NAME: &'static str = "blocks.receipts";
     type Key = [u8; 32];
+    type Value = Vec<u8>;
+}
+
+/// The ops of each block as applied, signatures included: what the prover folds.
+pub(crate) struct BlockOps;
+impl Table for BlockOps {
+    const NAME: &'static str = "blocks.ops";
+    type Key = u32;
     type Value = Vec<u8>;
 }
 
@@ -64,6 +72,14 @@ impl BlockStore {
             .transpose()
     }
 
+    /// The ops block `number` applied, in order (signed transactions included).
+    pub fn block_ops(&self, number: u32) -> Result<Option<Vec<Op>>, BuilderError> {
+        self.storage
+            .get::<BlockOps>(&number)?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
     /// The receipt of a transaction, once its block is sealed.
     pub fn receipt(&self, tx_hash: &B256) -> Result<Option<Receipt>, BuilderError> {
         self.storage
@@ -84,6 +100,10 @@ impl BlockStore {
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, BuilderError> {
     serde_json::from_slice(bytes).map_err(|e| BuilderError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn put_block_ops(batch: &mut WriteBatch, number: u32, ops: &[Op]) {
+    batch.put::<BlockOps>(&number, &serde_json::to_vec(ops).expect("ops serialise"));
 }
 
 pub(crate) fn put_block(batch: &mut WriteBatch, block: &Block, cursor: &PriorityCursor) {

@@ -60,6 +60,11 @@ fn sealed_blocks_chain_persist_and_reopen() {
     let store = BlockStore::new(storage);
     assert_eq!(store.height().unwrap(), 2);
     assert_eq!(store.block(1).unwrap().as_ref(), Some(first.block.as_ref()));
+    assert_eq!(
+        store.block_ops(2).unwrap().unwrap(),
+        ops[12..].to_vec(),
+        "the signed ops are kept for the prover"
+    );
 }
 
 #[test]

@@ -34,6 +34,8 @@ pub fn test_config(data_dir: &Path) -> NodeConfig {
     config.data_dir = data_dir.to_path_buf();
     config.rpc.addr = "127.0.0.1:0".parse().unwrap();
     config.metrics.enabled = false;
+    // Proving has its own test (proving.rs); elsewhere it would only slow the others down.
+    config.prover.enabled = false;
     config.block.max_block_time_ms = 100;
     config.block.poll_interval_ms = 10;
     config
