@@ -531,40 +531,23 @@ impl StepCircuit<Fr> for OpStep {
             &pk_hash,
             &a.pubkey_hash,
         );
-        let packed_t = materialise(
+        let packed_t = weighted_sum(
             cs.namespace(|| "transfer packing"),
-            shifted(&account_a, 80)
-                + &shifted(&account_b, 48)
-                + &shifted(&token, 32)
-                + nonce.get_variable(),
-            (|| {
-                Some(
-                    account_a.get_value()? * pow2(80)
-                        + account_b.get_value()? * pow2(48)
-                        + token.get_value()? * pow2(32)
-                        + nonce.get_value()?,
-                )
-            })(),
+            &[
+                (&account_a, 80),
+                (&account_b, 48),
+                (&token, 32),
+                (&nonce, 0),
+            ],
         )?;
         let message_t = hash(
             cs.namespace(|| "transfer message"),
             Domain::Transfer,
             &[packed_t, amount.clone()],
         )?;
-        let packed_w = materialise(
+        let packed_w = weighted_sum(
             cs.namespace(|| "withdraw packing"),
-            shifted(&account_a, 64)
-                + &shifted(&chain, 48)
-                + &shifted(&token, 32)
-                + nonce.get_variable(),
-            (|| {
-                Some(
-                    account_a.get_value()? * pow2(64)
-                        + chain.get_value()? * pow2(48)
-                        + token.get_value()? * pow2(32)
-                        + nonce.get_value()?,
-                )
-            })(),
+            &[(&account_a, 64), (&chain, 48), (&token, 32), (&nonce, 0)],
         )?;
         let message_w = hash(
             cs.namespace(|| "withdraw message"),
@@ -745,6 +728,22 @@ impl StepCircuit<Fr> for OpStep {
         )?;
         Ok(vec![new_root, new_commitment])
     }
+}
+
+/// `Σ x·2^shift` as a new number: the packing of signed messages.
+fn weighted_sum<CS: ConstraintSystem<Fr>>(
+    cs: CS,
+    terms: &[(&AllocatedNum<Fr>, u32)],
+) -> Result<AllocatedNum<Fr>, SynthesisError> {
+    let lc = terms
+        .iter()
+        .fold(LinearCombination::zero(), |acc, (x, shift)| {
+            acc + &shifted(x, *shift)
+        });
+    let value = terms.iter().try_fold(Fr::ZERO, |acc, (x, shift)| {
+        Some(acc + x.get_value()? * pow2(*shift as u64))
+    });
+    materialise(cs, lc, value)
 }
 
 fn pow2(n: u64) -> Fr {

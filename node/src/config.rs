@@ -358,6 +358,13 @@ mod example_tests {
             )
             .unwrap();
             assert!(!node.dev.allow_priority_injection);
+            assert_eq!(
+                node.prover.ptau_source(&node.data_dir),
+                Ok(manyfold_prover::PtauSource::Ceremony(
+                    "/var/lib/manyfold/ptau".into()
+                ))
+            );
+            assert!(devnet.prover.enabled && devnet.prover.insecure_devnet_setup);
             assert_eq!(node.chains.iter().filter(|c| c.primary).count(), 1);
             Ok(())
         });

@@ -86,18 +86,8 @@ fn bad_requests_get_their_error_codes_and_change_nothing() {
         let client = http(addr);
         let alice = User::from_seed(1);
         let bob = User::from_seed(2);
-        client
-            .submit_priority_op(deposit(&alice, 0, 100))
-            .await
-            .unwrap();
-        client
-            .submit_priority_op(deposit(&bob, 1, 1))
-            .await
-            .unwrap();
-        let (a, b) = (
-            account_of(&client, &alice).await,
-            account_of(&client, &bob).await,
-        );
+        let ids = fund(&client, &[(&alice, 100), (&bob, 1)], 0).await;
+        let (a, b) = (ids[0], ids[1]);
         let key = client
             .send_transaction(register_key(&alice, a, 0))
             .await
@@ -255,16 +245,7 @@ fn a_full_mempool_refuses_with_its_limit_and_keeps_what_it_has() {
         let client = http(node.rpc_addr);
         let alice = User::from_seed(1);
         let bob = User::from_seed(2);
-        client
-            .submit_priority_op(deposit(&alice, 0, 100))
-            .await
-            .unwrap();
-        client
-            .submit_priority_op(deposit(&bob, 1, 1))
-            .await
-            .unwrap();
-        let a = account_of(&client, &alice).await;
-        account_of(&client, &bob).await;
+        let a = fund(&client, &[(&alice, 100), (&bob, 1)], 0).await[0];
         receipt(
             &client,
             client

@@ -52,18 +52,8 @@ fn sealed_blocks_are_proven_and_proving_resumes_after_a_restart() {
             .await
             .unwrap();
         let client = http(node.rpc_addr);
-        client
-            .submit_priority_op(deposit(&alice, 0, 1_000))
-            .await
-            .unwrap();
-        client
-            .submit_priority_op(deposit(&bob, 1, 10))
-            .await
-            .unwrap();
-        let (a, b) = (
-            account_of(&client, &alice).await,
-            account_of(&client, &bob).await,
-        );
+        let ids = fund(&client, &[(&alice, 1_000), (&bob, 10)], 0).await;
+        let (a, b) = (ids[0], ids[1]);
         receipt(
             &client,
             client

@@ -101,17 +101,7 @@ pub async fn start(config: &RpcConfig, context: RpcContext) -> std::io::Result<R
         .build(config.addr)
         .await?;
     let local_addr = server.local_addr()?;
-    let mut module = RpcModule::new(());
-    module
-        .merge(ManyfoldApiServer::into_rpc(context))
-        .expect("method names are unique");
-    module
-        .register_method("rpc.discover", |_, _, _| {
-            serde_json::from_str::<serde_json::Value>(OPENRPC_DOCUMENT)
-                .expect("openrpc.json is valid JSON")
-        })
-        .expect("rpc.discover is registered once");
-    let handle = server.start(module);
+    let handle = server.start(module(context));
     tracing::info!(%local_addr, "JSON-RPC listening (HTTP and WebSocket)");
     Ok(RpcHandle { local_addr, handle })
 }

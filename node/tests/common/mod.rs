@@ -126,3 +126,19 @@ pub async fn latest(client: &HttpClient) -> SettlementStatus {
         .unwrap()
         .unwrap()
 }
+
+/// Deposits `amount` for each user (chain 0, serial ids from `first_serial` on, in order)
+/// and waits for their accounts; returns their ids.
+pub async fn fund(client: &HttpClient, users: &[(&User, u128)], first_serial: u64) -> Vec<u32> {
+    for (i, (user, amount)) in users.iter().enumerate() {
+        client
+            .submit_priority_op(deposit(user, first_serial + i as u64, *amount))
+            .await
+            .unwrap();
+    }
+    let mut ids = Vec::new();
+    for (user, _) in users {
+        ids.push(account_of(client, user).await);
+    }
+    ids
+}
