@@ -12,5 +12,5 @@ mod gadgets;
 mod step;
 mod witness;
 
-pub use step::OpStep;
+pub use step::{OpStep, OPS_PER_STEP};
 pub use witness::{LeafWitness, SignatureWitness, StepWitness, SCALAR_BITS};

@@ -22,21 +22,40 @@ type Point = AllocatedPoint<GrumpkinEngine>;
 /// One op as an IVC step. The IVC state is `[state root, pubdata commitment]`.
 #[derive(Debug, Clone)]
 pub struct OpStep {
-    witness: StepWitness,
+    slots: Vec<StepWitness>,
+    active: usize,
 }
 
+/// Ops per IVC step. Nova's augmentation and secondary fold are paid once per step, so
+/// several ops per step make each op cheaper to prove; a step with fewer ops fills the
+/// rest with inactive slots that change nothing.
+pub const OPS_PER_STEP: usize = 4;
+
 impl OpStep {
-    /// The step proving `witness`.
-    pub fn new(witness: StepWitness) -> Self {
-        Self { witness }
+    /// The step proving `ops` (1 to [`OPS_PER_STEP`] of them, in order). `padding` fills
+    /// the remaining slots: the witness of a Noop on the state after the last op.
+    ///
+    /// # Panics
+    /// With no op or more than [`OPS_PER_STEP`].
+    pub fn new(ops: Vec<StepWitness>, padding: StepWitness) -> Self {
+        assert!(
+            (1..=OPS_PER_STEP).contains(&ops.len()),
+            "a step holds 1 to {OPS_PER_STEP} ops, got {}",
+            ops.len()
+        );
+        let active = ops.len();
+        let mut slots = ops;
+        slots.resize(OPS_PER_STEP, padding);
+        Self { slots, active }
     }
 
-    /// A Noop over an empty state: the circuit's shape, for parameter setup.
+    /// Inactive Noops over an empty state: the circuit's shape, for parameter setup.
     pub fn blank() -> Self {
-        Self::new(StepWitness::build(
-            &manyfold_state::L2State::new(),
-            &manyfold_types::Op::Noop,
-        ))
+        let noop = StepWitness::build(&manyfold_state::L2State::new(), &manyfold_types::Op::Noop);
+        Self {
+            slots: vec![noop; OPS_PER_STEP],
+            active: 0,
+        }
     }
 }
 
@@ -280,9 +299,43 @@ impl StepCircuit<Fr> for OpStep {
         cs: &mut CS,
         z: &[AllocatedNum<Fr>],
     ) -> Result<Vec<AllocatedNum<Fr>>, SynthesisError> {
-        let w = &self.witness;
-        let (state_root, commitment) = (&z[0], &z[1]);
+        let (mut root, mut commitment) = (z[0].clone(), z[1].clone());
+        let mut previous_active: Option<AllocatedBit> = None;
+        for (i, witness) in self.slots.iter().enumerate() {
+            let mut cs = cs.namespace(|| format!("slot {i}"));
+            let active = AllocatedBit::alloc(cs.namespace(|| "active"), Some(i < self.active))?;
+            // Active slots come first: an inactive slot is never followed by an active one.
+            if let Some(previous) = &previous_active {
+                cs.enforce(
+                    || "active slots first",
+                    |lc| lc + active.get_variable(),
+                    |lc| lc + CS::one() - previous.get_variable(),
+                    |lc| lc,
+                );
+            }
+            let active_num = num_of_bit(cs.namespace(|| "active num"), &active)?;
+            let (new_root, new_commitment) = synthesize_op(&mut cs, witness, &root, &commitment)?;
+            root = select(cs.namespace(|| "root"), &active_num, &new_root, &root)?;
+            commitment = select(
+                cs.namespace(|| "commitment"),
+                &active_num,
+                &new_commitment,
+                &commitment,
+            )?;
+            previous_active = Some(active);
+        }
+        Ok(vec![root, commitment])
+    }
+}
 
+/// One op: from `(state_root, commitment)` to the values after it.
+fn synthesize_op<CS: ConstraintSystem<Fr>>(
+    cs: &mut CS,
+    w: &StepWitness,
+    state_root: &AllocatedNum<Fr>,
+    commitment: &AllocatedNum<Fr>,
+) -> Result<(AllocatedNum<Fr>, AllocatedNum<Fr>), SynthesisError> {
+    {
         // Op type as one-hot selectors.
         let mut sel = Vec::with_capacity(OpType::ALL.len());
         for t in OpType::ALL {
@@ -770,7 +823,7 @@ impl StepCircuit<Fr> for OpStep {
             Domain::State,
             &[accounts_new, reserves_new],
         )?;
-        Ok(vec![new_root, new_commitment])
+        Ok((new_root, new_commitment))
     }
 }
 

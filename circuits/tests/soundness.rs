@@ -11,14 +11,20 @@ use nova_snark::frontend::test_cs::TestConstraintSystem;
 use nova_snark::frontend::ConstraintSystem;
 use nova_snark::traits::circuit::StepCircuit;
 
-/// The first unsatisfied constraint, or `None` if the step is satisfied.
-fn failing(state: &L2State, witness: StepWitness) -> Option<String> {
+/// The first unsatisfied constraint, or `None` if the step is satisfied. `op` is what the
+/// witness claims, for the padding slots (a Noop on the state after it).
+fn failing(state: &L2State, op: &Op, witness: StepWitness) -> Option<String> {
     let mut cs = TestConstraintSystem::<Fr>::new();
     let z = [
         AllocatedNum::alloc(cs.namespace(|| "root"), || Ok(state.root())).unwrap(),
         AllocatedNum::alloc(cs.namespace(|| "commitment"), || Ok(Fr::from(0u64))).unwrap(),
     ];
-    OpStep::new(witness).synthesize(&mut cs, &z).unwrap();
+    let mut after = state.clone();
+    let _ = after.apply(op);
+    let padding = StepWitness::build(&after, &Op::Noop);
+    OpStep::new(vec![witness], padding)
+        .synthesize(&mut cs, &z)
+        .unwrap();
     cs.which_is_unsatisfied().map(str::to_string)
 }
 
@@ -83,7 +89,7 @@ fn honest_steps_are_satisfied() {
     let (s, state) = world();
     for op in [transfer(&s, 40, 1), withdraw(&s, 100), Op::Noop] {
         assert_eq!(
-            failing(&state, StepWitness::build(&state, &op)),
+            failing(&state, &op, StepWitness::build(&state, &op)),
             None,
             "{op:?}"
         );
@@ -98,7 +104,7 @@ fn an_overdraw_fails_the_balance_range_check() {
         state.check(&op),
         Err(StateError::InsufficientBalance { .. })
     ));
-    let at = failing(&state, StepWitness::build(&state, &op)).expect("unsatisfiable");
+    let at = failing(&state, &op, StepWitness::build(&state, &op)).expect("unsatisfiable");
     assert!(at.contains("A new balance in range"), "failed at {at}");
 }
 
@@ -107,7 +113,7 @@ fn a_bad_signature_fails_the_signature_equation() {
     let (s, state) = world();
     let mut witness = StepWitness::build(&state, &transfer(&s, 40, 1));
     witness.signature.s_bits[0] ^= true;
-    let at = failing(&state, witness).expect("unsatisfiable");
+    let at = failing(&state, &transfer(&s, 40, 1), witness).expect("unsatisfiable");
     assert!(at.contains("sG = R + eP"), "failed at {at}");
 }
 
@@ -116,7 +122,7 @@ fn a_wrong_nonce_fails_the_nonce_check() {
     let (s, state) = world();
     let op = transfer(&s, 40, 2); // signed over the wrong nonce: the signature itself is valid
     assert!(matches!(state.check(&op), Err(StateError::BadNonce { .. })));
-    let at = failing(&state, StepWitness::build(&state, &op)).expect("unsatisfiable");
+    let at = failing(&state, &op, StepWitness::build(&state, &op)).expect("unsatisfiable");
     assert!(at.contains("nonce is the account's"), "failed at {at}");
 }
 
@@ -125,12 +131,12 @@ fn a_wrong_merkle_path_fails_membership() {
     let (s, state) = world();
     let mut witness = StepWitness::build(&state, &transfer(&s, 40, 1));
     witness.a.account_path[3][1] += Fr::from(1u64);
-    let at = failing(&state, witness).expect("unsatisfiable");
+    let at = failing(&state, &transfer(&s, 40, 1), witness).expect("unsatisfiable");
     assert!(at.contains("A in accounts root"), "failed at {at}");
 
     let mut witness = StepWitness::build(&state, &transfer(&s, 40, 1));
     witness.a.balance_path[0][0] += Fr::from(1u64);
-    let at = failing(&state, witness).expect("unsatisfiable");
+    let at = failing(&state, &transfer(&s, 40, 1), witness).expect("unsatisfiable");
     assert!(at.contains("balance root matches"), "failed at {at}");
 }
 
@@ -149,7 +155,7 @@ fn a_key_that_is_not_registered_fails_even_with_a_valid_signature() {
         .sign(&s.users[1].l2),
     );
     assert!(matches!(state.check(&op), Err(StateError::WrongSigner(_))));
-    let at = failing(&state, StepWitness::build(&state, &op)).expect("unsatisfiable");
+    let at = failing(&state, &op, StepWitness::build(&state, &op)).expect("unsatisfiable");
     assert!(
         at.contains("signed by the registered key"),
         "failed at {at}"
@@ -177,6 +183,6 @@ fn a_withdrawal_beyond_the_reserve_fails_the_reserve_range_check() {
         state.check(&op),
         Err(StateError::InsufficientReserve { .. })
     ));
-    let at = failing(&state, StepWitness::build(&state, &op)).expect("unsatisfiable");
+    let at = failing(&state, &op, StepWitness::build(&state, &op)).expect("unsatisfiable");
     assert!(at.contains("new reserve in range"), "failed at {at}");
 }

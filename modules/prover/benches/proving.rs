@@ -49,7 +49,11 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let (step, augmented) = params.constraints();
-    println!("constraints per op, every type alike (one uniform step): {step} in the step circuit, {augmented} with Nova's augmentation");
+    println!(
+        "constraints per step of {} ops, every type alike: {step} in the step circuit ({} per op), {augmented} with Nova's augmentation",
+        manyfold_circuits::OPS_PER_STEP,
+        step / manyfold_circuits::OPS_PER_STEP
+    );
 
     // Users with balances and keys, then a stream of transfers between them.
     let mut scenario = Scenario::new(8, 1, 1);
@@ -90,6 +94,12 @@ fn main() {
     for witness in witnesses {
         folding.fold(&params, witness).unwrap();
     }
+    folding
+        .flush(
+            &params,
+            StepWitness::build(&state, &manyfold_types::Op::Noop),
+        )
+        .unwrap();
     let fold = fold_started.elapsed();
     let compress_started = Instant::now();
     let proof = folding.compress(&params).unwrap();
@@ -100,7 +110,10 @@ fn main() {
     assert_eq!(proof.public.new_root, state.root());
 
     println!(
-        "folded {transfers} transfers: {:.0} ms per step",
+        "folded {transfers} transfers in {} steps of {} ops: {:.0} ms per step, {:.0} ms per transfer",
+        folding.steps(),
+        manyfold_circuits::OPS_PER_STEP,
+        fold.as_secs_f64() * 1000.0 / folding.steps() as f64,
         fold.as_secs_f64() * 1000.0 / transfers as f64
     );
     println!("compression: {:.2} s", compress.as_secs_f64());

@@ -149,6 +149,10 @@ impl BlockProver {
             }
             tracing::info!(block = n, steps = folding.steps(), "folded block");
         }
+        folding.flush(
+            &self.params,
+            StepWitness::build(&self.replica, &manyfold_types::Op::Noop),
+        )?;
         let proof = folding.compress(&self.params)?;
         verify(&self.params.vk, &proof.snark, &proof.public)?;
         let stored = StoredProof {

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use manyfold_circuits::{OpStep, StepWitness};
+use manyfold_circuits::{OpStep, StepWitness, OPS_PER_STEP};
 use manyfold_types::Fr;
 use nova_snark::nova::RecursiveSNARK;
 
@@ -19,6 +19,9 @@ pub enum ProveError {
     /// Compression of zero steps.
     #[error("nothing to compress: no step was folded")]
     Empty,
+    /// Compression with ops still waiting for their step.
+    #[error("{0} ops wait for their step: flush before compressing")]
+    Unflushed(usize),
 }
 
 /// A compressed proof of a range of steps with its public values.
@@ -30,11 +33,13 @@ pub struct BlockProof {
     pub snark: Vec<u8>,
 }
 
-/// An in-progress fold of consecutive ops.
+/// An in-progress fold of consecutive ops, [`OPS_PER_STEP`] per IVC step.
 pub struct Folding {
     start: [Fr; 2],
     snark: Option<RecursiveSNARK<E1, E2, OpStep>>,
     steps: usize,
+    ops: usize,
+    pending: Vec<StepWitness>,
 }
 
 impl Folding {
@@ -44,12 +49,19 @@ impl Folding {
             start: [state_root, commitment],
             snark: None,
             steps: 0,
+            ops: 0,
+            pending: Vec::new(),
         }
     }
 
-    /// Steps folded so far.
+    /// IVC steps folded so far.
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// Ops taken so far (folded or waiting for their step to fill).
+    pub fn ops(&self) -> usize {
+        self.ops
     }
 
     /// The IVC state after the folded steps.
@@ -60,10 +72,30 @@ impl Folding {
         }
     }
 
-    /// Folds one op.
+    /// Takes one op; every [`OPS_PER_STEP`] ops fold into one step.
     pub fn fold(&mut self, params: &Params, witness: StepWitness) -> Result<(), ProveError> {
+        self.pending.push(witness);
+        self.ops += 1;
+        if self.pending.len() == OPS_PER_STEP {
+            let ops = std::mem::take(&mut self.pending);
+            let padding = ops[OPS_PER_STEP - 1].clone(); // unused: the step is full
+            self.prove_step(params, OpStep::new(ops, padding))?;
+        }
+        Ok(())
+    }
+
+    /// Folds the ops still waiting into a last, partly filled step. `padding` is the
+    /// witness of a Noop on the state after the last op.
+    pub fn flush(&mut self, params: &Params, padding: StepWitness) -> Result<(), ProveError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let ops = std::mem::take(&mut self.pending);
+        self.prove_step(params, OpStep::new(ops, padding))
+    }
+
+    fn prove_step(&mut self, params: &Params, step: OpStep) -> Result<(), ProveError> {
         let started = Instant::now();
-        let step = OpStep::new(witness);
         let snark = match &mut self.snark {
             Some(s) => s,
             None => self.snark.insert(
@@ -82,8 +114,11 @@ impl Folding {
         Ok(())
     }
 
-    /// Compresses every folded step into one SNARK.
+    /// Compresses every folded step into one SNARK; [`Folding::flush`] must come first.
     pub fn compress(&self, params: &Params) -> Result<BlockProof, ProveError> {
+        if !self.pending.is_empty() {
+            return Err(ProveError::Unflushed(self.pending.len()));
+        }
         let snark = self.snark.as_ref().ok_or(ProveError::Empty)?;
         let started = Instant::now();
         let compressed = Snark::prove(&params.pp, &params.pk, snark)

@@ -4,8 +4,9 @@ use manyfold_types::Fr;
 
 use crate::params::{Snark, Vk};
 
-/// What a proof claims: folding `steps` ops from (old root, old commitment) reaches
-/// (new root, new commitment). The primary contract checks exactly these.
+/// What a proof claims: `steps` IVC steps (each of up to
+/// `manyfold_circuits::OPS_PER_STEP` ops) lead from (old root, old commitment) to (new root,
+/// new commitment). The primary contract checks exactly these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublicValues {
     /// State root before the range.
@@ -16,7 +17,7 @@ pub struct PublicValues {
     pub new_root: Fr,
     /// Pubdata commitment after.
     pub new_commitment: Fr,
-    /// Ops folded.
+    /// IVC steps folded.
     pub steps: u64,
 }
 

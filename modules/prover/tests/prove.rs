@@ -45,6 +45,12 @@ fn folded_ops_compress_into_a_proof_that_verifies_only_as_claimed() {
             token: 0,
             percent: 30,
         },
+        Action::Transfer {
+            from: 0,
+            to: 1,
+            token: 0,
+            percent: 10,
+        },
     ];
     for action in actions {
         let op = scenario.op(&state, action).unwrap();
@@ -52,12 +58,25 @@ fn folded_ops_compress_into_a_proof_that_verifies_only_as_claimed() {
         let applied = state.apply(&op).unwrap();
         commitment = extend_commitment(commitment, &applied.pubdata);
         folding.fold(&params, witness).unwrap();
-        assert_eq!(folding.current(), [state.root(), commitment]);
     }
+    assert!(matches!(
+        folding.compress(&params),
+        Err(manyfold_prover::ProveError::Unflushed(1))
+    ));
+    folding
+        .flush(
+            &params,
+            StepWitness::build(&state, &manyfold_types::Op::Noop),
+        )
+        .unwrap();
+    assert_eq!(folding.current(), [state.root(), commitment]);
     let proof = folding.compress(&params).unwrap();
     assert_eq!(proof.public.new_root, state.root());
     assert_eq!(proof.public.new_commitment, commitment);
-    assert_eq!(proof.public.steps, 4);
+    assert_eq!(
+        proof.public.steps, 2,
+        "five ops: one full step of four, one of one"
+    );
     verify(&params.vk, &proof.snark, &proof.public).unwrap();
 
     let mut claimed = proof.public;
@@ -70,7 +89,7 @@ fn folded_ops_compress_into_a_proof_that_verifies_only_as_claimed() {
     claimed.old_commitment += Fr::from(1u64);
     assert!(verify(&params.vk, &proof.snark, &claimed).is_err());
     let mut claimed = proof.public;
-    claimed.steps = 3;
+    claimed.steps = 1;
     assert!(verify(&params.vk, &proof.snark, &claimed).is_err());
     let mut tampered = proof.snark.clone();
     let at = tampered.len() / 2;

@@ -155,7 +155,7 @@ enum Effect {
     PubKey(AccountId, PubKeyHash),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Dirty {
     accounts: BTreeSet<AccountId>,
     balances: BTreeSet<(AccountId, TokenId)>,
@@ -163,7 +163,7 @@ struct Dirty {
 }
 
 /// The L2 state. See the crate docs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct L2State {
     accounts: Vec<Account>,
     by_address: HashMap<Address, AccountId>,
