@@ -125,6 +125,7 @@ impl BlockBuilderActor {
         candidates: &[Candidate],
         ctx: &mut Context<Self>,
     ) -> Option<BlockSealed> {
+        metrics::gauge!("manyfold_block_builder_pending_ops").set(candidates.len() as f64);
         if candidates.is_empty() {
             self.waiting_since = None;
             return None;
