@@ -29,6 +29,8 @@ fn main() {
     config.data_dir = dir.path().to_path_buf();
     config.rpc.addr = "127.0.0.1:0".parse().unwrap();
     config.metrics.enabled = false;
+    // Sequencing alone: the prover has its own bench and would compete for the two cores.
+    config.prover.enabled = false;
     config.mempool.max_txs = 100_000;
     config.block.max_ops_per_block = 256;
     config.block.max_block_time_ms = 200;
