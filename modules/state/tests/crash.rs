@@ -4,12 +4,9 @@
 //! root equals the root the sequence has after `progress` commits, and no acknowledged
 //! commit is lost.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use manyfold_state::testing::Scenario;
 use manyfold_state::L2State;
+use manyfold_storage::testing::sigkill_rounds;
 use manyfold_storage::{SledStorage, Storage, StorageExt, Table, WriteBatch};
 use manyfold_types::{Fr, Op};
 
@@ -74,74 +71,32 @@ fn crash_child() {
 fn state_commits_survive_sigkill_as_a_prefix() {
     let (_, roots) = schedule();
     let dir = tempfile::tempdir().unwrap();
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut acknowledged = 0u64;
-    let mut kills = 0;
-    for round in 0..12 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "crash_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_VAR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let kill_after = 1 + seed % 40;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let started = Instant::now();
-        let mut seen = 0;
-        let mut finished = false;
-        while seen < kill_after && started.elapsed() < Duration::from_secs(60) {
-            match lines.next() {
-                Some(Ok(line)) if line == "finished" => {
-                    finished = true;
-                    break;
-                }
-                Some(Ok(line)) => {
-                    if let Some(n) = line.strip_prefix("committed ") {
-                        acknowledged = n.parse().unwrap();
-                        seen += 1;
-                    }
-                }
-                _ => break,
-            }
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        kills += usize::from(!finished);
-        for line in lines.map_while(Result::ok) {
-            if let Some(n) = line.strip_prefix("committed ") {
-                acknowledged = n.parse().unwrap();
-            }
-        }
-
-        let store = SledStorage::open(dir.path()).unwrap();
-        let progress = store.get::<Progress>(&()).unwrap().unwrap_or(0);
-        assert!(
-            progress >= acknowledged,
-            "round {round}: commit {acknowledged} was acknowledged, store has {progress}"
-        );
-        let state = L2State::open(&store).expect("the store reopens consistent");
-        assert_eq!(
-            state.root(),
-            roots[progress as usize],
-            "round {round}: root is not the root after {progress} commits"
-        );
-        if finished {
-            break;
-        }
-    }
-    assert!(kills >= 3, "too few kills to test anything");
+    let summary = sigkill_rounds(
+        "crash_child",
+        DIR_VAR,
+        dir.path(),
+        12,
+        0x9e37_79b9_7f4a_7c15,
+        40,
+        |round, acknowledged| {
+            let store = SledStorage::open(dir.path()).unwrap();
+            let progress = store.get::<Progress>(&()).unwrap().unwrap_or(0);
+            let acknowledged = acknowledged.unwrap_or(0);
+            assert!(
+                progress >= acknowledged,
+                "round {round}: commit {acknowledged} was acknowledged, store has {progress}"
+            );
+            let state = L2State::open(&store).expect("the store reopens consistent");
+            assert_eq!(
+                state.root(),
+                roots[progress as usize],
+                "round {round}: root is not the root after {progress} commits"
+            );
+        },
+    );
+    assert!(summary.kills >= 3, "too few kills to test anything");
     assert!(
-        acknowledged > 20,
+        summary.last_acknowledged.is_some_and(|n| n > 20),
         "the child made too little progress to test anything"
     );
 }

@@ -15,6 +15,8 @@ mod error;
 mod memory;
 mod sled_backend;
 mod table;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
 
 pub use codec::{Codec, CodecError};
 pub use error::{Result, StorageError};

@@ -5,10 +5,7 @@
 //! The child is this test binary itself, run with `--ignored --exact crash_child` and the
 //! store's directory in an environment variable.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
+use manyfold_storage::testing::sigkill_rounds;
 use manyfold_storage::{SledStorage, Storage, StorageExt, Table, WriteBatch};
 
 const DIR_VAR: &str = "MANYFOLD_STORAGE_CRASH_DIR";
@@ -52,73 +49,39 @@ fn crash_child() {
 #[test]
 fn sled_commits_survive_sigkill_as_a_prefix() {
     let dir = tempfile::tempdir().unwrap();
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut last_acknowledged: Option<u64> = None;
-    for round in 0..8 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "crash_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_VAR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // xorshift: random kill points without a dependency, reproducible from the seed.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let acknowledgements_before_kill = 5 + seed % 200;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let started = Instant::now();
-        let mut seen = 0;
-        while seen < acknowledgements_before_kill && started.elapsed() < Duration::from_secs(30) {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(n) = line.strip_prefix("committed ") {
-                        last_acknowledged = Some(n.parse().unwrap());
-                        seen += 1;
-                    }
-                }
-                _ => break,
-            }
-        }
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
-        // Anything the child printed after our last read may also have been acknowledged.
-        for line in lines.map_while(Result::ok) {
-            if let Some(n) = line.strip_prefix("committed ") {
-                last_acknowledged = Some(n.parse().unwrap());
-            }
-        }
-
-        let store = SledStorage::open(dir.path()).unwrap();
-        let head = store.get::<Head>(&()).unwrap();
-        assert!(
-            head >= last_acknowledged,
-            "round {round}: acknowledged {last_acknowledged:?} but head is {head:?}"
-        );
-        let items = store.scan::<Items>().unwrap();
-        let expected = head.map_or(0, |h| (h + 1) * KEYS_PER_BATCH);
-        assert_eq!(
-            items.len() as u64,
-            expected,
-            "round {round}: a batch was torn or lost"
-        );
-        for (key, batch) in items {
-            assert_eq!(
-                key / KEYS_PER_BATCH,
-                batch,
-                "round {round}: item {key} holds the wrong batch"
+    let summary = sigkill_rounds(
+        "crash_child",
+        DIR_VAR,
+        dir.path(),
+        8,
+        0x2545_f491_4f6c_dd1d,
+        200,
+        |round, acknowledged| {
+            let store = SledStorage::open(dir.path()).unwrap();
+            let head = store.get::<Head>(&()).unwrap();
+            assert!(
+                head >= acknowledged,
+                "round {round}: acknowledged {acknowledged:?} but head is {head:?}"
             );
-        }
-    }
+            let items = store.scan::<Items>().unwrap();
+            let expected = head.map_or(0, |h| (h + 1) * KEYS_PER_BATCH);
+            assert_eq!(
+                items.len() as u64,
+                expected,
+                "round {round}: a batch was torn or lost"
+            );
+            for (key, batch) in items {
+                assert_eq!(
+                    key / KEYS_PER_BATCH,
+                    batch,
+                    "round {round}: item {key} holds the wrong batch"
+                );
+            }
+        },
+    );
+    assert!(summary.kills >= 6, "too few kills to test anything");
     assert!(
-        last_acknowledged.is_some_and(|n| n > 8),
+        summary.last_acknowledged.is_some_and(|n| n > 8),
         "the child made too little progress to test anything"
     );
 }

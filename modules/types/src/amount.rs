@@ -118,14 +118,7 @@ pub mod hex_u128 {
 
     /// Parses `0x`-prefixed hex into a `u128`, rejecting leading zeros like Ethereum RPC.
     pub fn parse(text: &str) -> Result<u128, String> {
-        let digits = text
-            .strip_prefix("0x")
-            .ok_or_else(|| format!("quantity `{text}` lacks the 0x prefix"))?;
-        if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
-            return Err(format!("quantity `{text}` is empty or has leading zeros"));
-        }
-        u128::from_str_radix(digits, 16)
-            .map_err(|e| format!("quantity `{text}` is not a 128-bit hex number: {e}"))
+        crate::quantity::parse_u128(text)
     }
 }
 

@@ -16,14 +16,19 @@ pub fn deserialize<'de, T: TryFrom<u64>, D: Deserializer<'de>>(d: D) -> Result<T
 
 /// Parses `0x`-prefixed hex into a `u64`, rejecting leading zeros like Ethereum RPC.
 pub fn parse(text: &str) -> Result<u64, String> {
+    u64::try_from(parse_u128(text)?).map_err(|_| format!("quantity `{text}` does not fit 64 bits"))
+}
+
+/// Parses `0x`-prefixed hex into a `u128`, rejecting leading zeros like Ethereum RPC.
+pub fn parse_u128(text: &str) -> Result<u128, String> {
     let digits = text
         .strip_prefix("0x")
         .ok_or_else(|| format!("quantity `{text}` lacks the 0x prefix"))?;
     if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
         return Err(format!("quantity `{text}` is empty or has leading zeros"));
     }
-    u64::from_str_radix(digits, 16)
-        .map_err(|e| format!("quantity `{text}` is not a 64-bit hex number: {e}"))
+    u128::from_str_radix(digits, 16)
+        .map_err(|e| format!("quantity `{text}` is not a 128-bit hex number: {e}"))
 }
 
 /// The same for `Option`s.
