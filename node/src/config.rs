@@ -96,12 +96,18 @@ impl Default for NodeConfig {
 }
 
 impl NodeConfig {
-    /// The defaults of `manyfold devnet`: its own data directory, priority injection on.
+    /// The defaults of `manyfold devnet`: its own data directory, priority injection on,
+    /// proving on with an insecure local powers-of-tau setup.
     pub fn devnet() -> Self {
         Self {
             data_dir: PathBuf::from("manyfold-devnet"),
             dev: DevConfig {
                 allow_priority_injection: true,
+            },
+            prover: ProverConfig {
+                enabled: true,
+                insecure_devnet_setup: true,
+                ..ProverConfig::default()
             },
             ..Self::default()
         }
@@ -121,7 +127,7 @@ pub enum ConfigError {
 
 /// The top-level keys, so that unrelated `MANYFOLD_*` variables are not read as config.
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "data_dir", "rpc", "metrics", "mempool", "block", "actors", "dev", "chains",
+    "data_dir", "rpc", "metrics", "mempool", "block", "prover", "actors", "dev", "chains",
 ];
 
 /// Loads the configuration from `base` defaults, an optional TOML file, the environment
@@ -245,6 +251,7 @@ mod tests {
             jail.set_env("MANYFOLD_MEMPOOL__MAX_TXS", "9");
             jail.set_env("MANYFOLD_RPC__ADDR", "127.0.0.1:2222");
             jail.set_env("MANYFOLD_UNRELATED_TEST_VAR", "ignored");
+            jail.set_env("MANYFOLD_PROVER__ENABLED", "false");
             let overrides = CliOverrides {
                 rpc: Some(RpcOverrides {
                     addr: "127.0.0.1:3333".parse().unwrap(),
@@ -263,6 +270,15 @@ mod tests {
                 "file over defaults"
             );
             assert_eq!(config.rpc.max_batch_len, 7);
+            assert!(
+                !config.prover.enabled,
+                "every section can be set from the environment"
+            );
+            let devnet = load(NodeConfig::devnet(), None, &CliOverrides::default()).unwrap();
+            assert!(
+                !devnet.prover.enabled,
+                "the environment overrides the devnet's defaults too"
+            );
             assert_eq!(config.mempool.max_txs, 9, "environment over file");
             assert_eq!(config.rpc.addr.port(), 3333, "flags over environment");
             assert_eq!(
@@ -304,6 +320,14 @@ mod tests {
             .is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_devnet_proves_with_an_insecure_setup_by_default() {
+        let devnet = NodeConfig::devnet();
+        assert!(devnet.prover.enabled && devnet.prover.insecure_devnet_setup);
+        assert!(devnet.dev.allow_priority_injection);
+        assert!(!NodeConfig::default().prover.enabled);
     }
 
     #[test]

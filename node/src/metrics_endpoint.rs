@@ -72,6 +72,32 @@ fn describe() {
         "actor restarts by the supervisor, by actor"
     );
     describe_counter!(
+        "manyfold_prover_steps_total",
+        "IVC steps folded by the prover (four ops each)"
+    );
+    describe_histogram!(
+        "manyfold_prover_step_seconds",
+        Unit::Seconds,
+        "time to fold one step"
+    );
+    describe_histogram!(
+        "manyfold_prover_compress_seconds",
+        Unit::Seconds,
+        "time to compress a block range into one SNARK"
+    );
+    describe_gauge!(
+        "manyfold_prover_last_proven_block",
+        "last block covered by a stored proof"
+    );
+    describe_gauge!(
+        "manyfold_prover_backlog_blocks",
+        "sealed blocks waiting for the prover (its queue depth)"
+    );
+    describe_counter!(
+        "manyfold_prover_notifications_dropped_total",
+        "block notifications dropped by a full prover queue (harmless: the prover reads the store)"
+    );
+    describe_counter!(
         "manyfold_rpc_requests_total",
         "JSON-RPC calls by method and outcome"
     );

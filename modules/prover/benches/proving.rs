@@ -100,6 +100,12 @@ fn main() {
             StepWitness::build(&state, &manyfold_types::Op::Noop),
         )
         .unwrap();
+    folding
+        .flush(
+            &params,
+            StepWitness::build(&state, &manyfold_types::Op::Noop),
+        )
+        .unwrap();
     let fold = fold_started.elapsed();
     let compress_started = Instant::now();
     let proof = folding.compress(&params).unwrap();
