@@ -147,7 +147,7 @@ impl BlockProver {
             if block.state_root != fr_to_b256(&self.replica.root()) {
                 return Err(ProverError::Mismatch(n));
             }
-            tracing::info!(block = n, steps = folding.steps(), "folded block");
+            tracing::info!(block = n, ops = folding.ops(), "folded block");
         }
         folding.flush(
             &self.params,
