@@ -8,7 +8,7 @@ use manyfold_storage::{Storage, WriteBatch};
 use manyfold_types::block::fr_to_b256;
 use manyfold_types::field::fr_from_be_bytes;
 use manyfold_types::pubdata::extend_commitment;
-use manyfold_types::{Block, BlockOp, Fr, Op, Receipt, TxStatus};
+use manyfold_types::{Block, BlockOp, Op, Receipt, TxStatus};
 
 use crate::store::{put_block, put_block_ops, put_receipt, BlockStore};
 use crate::BuilderError;
@@ -201,10 +201,5 @@ impl BlockBuilder {
             cursor,
             ops: applied_ops,
         }))
-    }
-
-    /// The pubdata commitment after the last block, as a field element.
-    pub fn pubdata_commitment(&self) -> Fr {
-        fr_from_be_bytes(&self.last.pubdata_commitment.0).expect("written by this builder")
     }
 }

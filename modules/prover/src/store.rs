@@ -66,14 +66,6 @@ impl ProofStore {
         Ok(self.storage.get::<Meta>(&META_LAST_PROVEN)?.unwrap_or(0))
     }
 
-    /// The proof whose range ends at `to_block`.
-    pub fn proof_ending_at(&self, to_block: u32) -> manyfold_storage::Result<Option<StoredProof>> {
-        Ok(self
-            .storage
-            .get::<Proofs>(&to_block)?
-            .and_then(|bytes| decode(&bytes)))
-    }
-
     /// The proof covering `block`, if one is stored.
     pub fn proof_covering(&self, block: u32) -> manyfold_storage::Result<Option<StoredProof>> {
         // Ranges are few and keyed by their end; a scan is fine at this scale.
