@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {Fixture} from "./utils/Fixture.sol";
+import {Primary, ExitProof} from "../src/Primary.sol";
+import {Secondary} from "../src/Secondary.sol";
+import {SettlementConfig} from "../src/Settlement.sol";
+import {IPoseidon} from "../src/interfaces/IPoseidon.sol";
+import {IVerifier} from "../src/interfaces/IVerifier.sol";
+import {StoredBlockInfo, CommitBlockInfo} from "../src/Types.sol";
+
+/// The contracts against vectors that Rust generated with manyfold-state and
+/// manyfold-types (contracts/tests/generated.rs): the on-chain ops hashes, sync hashes,
+/// pubdata commitment, Poseidon, attestation digest and exit proof must equal the node's.
+contract VectorsTest is Fixture {
+    string internal json;
+
+    function setUp() public override {
+        super.setUp();
+        json = vm.readFile(string.concat(vm.projectRoot(), "/solidity/test/vectors/block-hashes.json"));
+        bytes32 genesis = vm.parseJsonBytes32(json, ".genesisStateRoot");
+        primary = new Primary(
+            _config(0, genesis),
+            uint16(vm.parseJsonUint(json, ".chains")),
+            IVerifier(address(verifier)),
+            IPoseidon(address(poseidon)),
+            vm.parseJsonBytes32(json, ".genesisCommitment")
+        );
+        secondary1 = new Secondary(_config(1, genesis), 0);
+        secondary2 = new Secondary(_config(2, genesis), 0);
+        vm.startPrank(governor);
+        primary.addToken(0, address(0), 18);
+        secondary1.addToken(0, address(0), 18);
+        secondary2.addToken(0, address(0), 18);
+        vm.stopPrank();
+    }
+
+    function _key(uint256 b, string memory field) internal pure returns (string memory) {
+        return string.concat(".blocks[", _str(b), "].", field);
+    }
+
+    function _str(uint256 x) internal pure returns (string memory) {
+        return vm.toString(x);
+    }
+
+    function _settlement(uint256 chain) internal view returns (Secondary) {
+        return chain == 1 ? secondary1 : secondary2;
+    }
+
+    /// Files the vector's priority requests on their chains, in order.
+    function _fileRequests() internal {
+        for (uint256 i = 0; i < 3; i++) {
+            string memory k = string.concat(".requests[", _str(i), "]");
+            uint256 chain = vm.parseJsonUint(json, string.concat(k, ".chain"));
+            address owner = vm.parseJsonAddress(json, string.concat(k, ".owner"));
+            address target = chain == 0 ? address(primary) : address(_settlement(chain));
+            if (keccak256(bytes(vm.parseJsonString(json, string.concat(k, ".kind")))) == keccak256("deposit")) {
+                uint256 amount = vm.parseJsonUint(json, string.concat(k, ".amount"));
+                vm.deal(owner, amount);
+                vm.prank(owner);
+                Primary(payable(target)).depositNative{value: amount}(owner);
+            } else {
+                vm.prank(owner);
+                Primary(payable(target)).requestFullExit(uint32(vm.parseJsonUint(json, string.concat(k, ".account"))), 0);
+            }
+        }
+    }
+
+    function _blockInfo(uint256 b) internal view returns (CommitBlockInfo memory info) {
+        info.blockNumber = uint32(vm.parseJsonUint(json, _key(b, "number")));
+        info.timestamp = uint64(vm.parseJsonUint(json, _key(b, "timestamp")));
+        info.newStateRoot = vm.parseJsonBytes32(json, _key(b, "newStateRoot"));
+        info.pubdata = vm.parseJsonBytes(json, _key(b, "pubdata"));
+    }
+
+    function _signatures(uint256 b, uint256 chain) internal view returns (bytes[] memory) {
+        return vm.parseJsonBytesArray(json, string.concat(_key(b, "changePubKeySignatures"), "[", _str(chain), "]"));
+    }
+
+    function test_poseidonEqualsNovaSnark() public view {
+        for (uint256 i = 0; i < 4; i++) {
+            string memory k = string.concat(".poseidon[", _str(i), "]");
+            bytes32[] memory inputs = vm.parseJsonBytes32Array(json, string.concat(k, ".inputs"));
+            uint256 out = poseidon.hash(
+                uint256(vm.parseJsonBytes32(json, string.concat(k, ".tag"))),
+                [uint256(inputs[0]), uint256(inputs[1]), uint256(inputs[2]), uint256(inputs[3])]
+            );
+            assertEq(bytes32(out), vm.parseJsonBytes32(json, string.concat(k, ".output")), vm.parseJsonString(json, string.concat(k, ".name")));
+        }
+    }
+
+    function test_attestationDigestEqualsRust() public {
+        SettlementConfig memory config = _config(0, 0);
+        config.attestationDomain = vm.parseJsonBytes32(json, ".attestation.domain");
+        Secondary s = new Secondary(config, 1);
+        bytes32 digest = s.attestationDigest(
+            uint16(vm.parseJsonUint(json, ".attestation.src")),
+            uint16(vm.parseJsonUint(json, ".attestation.dst")),
+            uint8(vm.parseJsonUint(json, ".attestation.kind")),
+            uint32(vm.parseJsonUint(json, ".attestation.blockNumber")),
+            vm.parseJsonBytes32(json, ".attestation.hash")
+        );
+        assertEq(digest, vm.parseJsonBytes32(json, ".attestation.digest"), "attestation digest");
+    }
+
+    /// Commits the three vector blocks on the primary and on both secondaries; every
+    /// hash the contracts store must be the one Rust computed.
+    function test_onChainHashesEqualManyfoldState() public {
+        _fileRequests();
+        StoredBlockInfo memory last = _genesisPrimary();
+        last.stateRoot = vm.parseJsonBytes32(json, ".genesisStateRoot");
+        bytes32[] memory sync = _genesisSync();
+        StoredBlockInfo[3] memory secondaryLast;
+        secondaryLast[1] = _genesisSecondary();
+        secondaryLast[1].stateRoot = last.stateRoot;
+        secondaryLast[2] = secondaryLast[1];
+        uint64[3][3] memory priorityOps = [[uint64(1), 1, 0], [uint64(0), 0, 1], [uint64(0), 0, 0]];
+
+        for (uint256 b = 0; b < 3; b++) {
+            CommitBlockInfo memory blk = _blockInfo(b);
+            blk.changePubKeySignatures = _signatures(b, 0);
+            bytes32[] memory opsHashes = vm.parseJsonBytes32Array(json, _key(b, "opsHashes"));
+            bytes32[] memory syncHashes = vm.parseJsonBytes32Array(json, _key(b, "syncHashes"));
+            StoredBlockInfo memory expected = StoredBlockInfo({
+                blockNumber: blk.blockNumber,
+                blockSequence: blk.blockNumber,
+                priorityOperations: priorityOps[b][0],
+                timestamp: blk.timestamp,
+                stateRoot: blk.newStateRoot,
+                opsHash: opsHashes[0],
+                syncHash: keccak256(abi.encodePacked(syncHashes)),
+                commitment: vm.parseJsonBytes32(json, _key(b, "commitment"))
+            });
+            vm.prank(operator);
+            primary.commitBlocks(last, sync, _one(blk));
+            assertEq(primary.storedBlockHashes(blk.blockNumber), keccak256(abi.encode(expected)), "primary stored block");
+            for (uint16 c = 1; c < 3; c++) {
+                if (opsHashes[c] != EMPTY) {
+                    assertEq(primary.expectedSyncHash(blk.blockNumber, c), syncHashes[c], "expected sync hash");
+                }
+            }
+            last = expected;
+            sync = syncHashes;
+
+            // Each secondary commits only its ops, and only blocks that touch it.
+            bytes[] memory chainOps = vm.parseJsonBytesArray(json, _key(b, "chainOps"));
+            for (uint16 c = 1; c < 3; c++) {
+                if (chainOps[c].length == 0) continue;
+                CommitBlockInfo memory compressed = _blockInfo(b);
+                compressed.pubdata = chainOps[c];
+                compressed.changePubKeySignatures = _signatures(b, c);
+                StoredBlockInfo memory prev = secondaryLast[c];
+                StoredBlockInfo memory mine = StoredBlockInfo({
+                    blockNumber: blk.blockNumber,
+                    blockSequence: prev.blockSequence + 1,
+                    priorityOperations: priorityOps[b][c],
+                    timestamp: blk.timestamp,
+                    stateRoot: blk.newStateRoot,
+                    opsHash: opsHashes[c],
+                    syncHash: syncHashes[c],
+                    commitment: 0
+                });
+                vm.prank(operator);
+                _settlement(c).commitCompressedBlocks(prev, _one(compressed));
+                assertEq(
+                    _settlement(c).storedBlockHashes(mine.blockSequence), keccak256(abi.encode(mine)), "secondary stored block"
+                );
+                secondaryLast[c] = mine;
+                // The secondary's sync hash reaches the primary and matches.
+                _syncFrom(_settlement(c), blk.blockNumber, syncHashes[c]);
+                assertEq(primary.expectedSyncHash(blk.blockNumber, c), 0, "sync hash matched");
+            }
+        }
+    }
+
+    /// The exit proof manyfold-state produced verifies on-chain against its state root.
+    function test_exitProofFromManyfoldStateVerifies() public {
+        bytes32 root = vm.parseJsonBytes32(json, ".exit.stateRoot");
+        primary = new Primary(_config(0, root), CHAINS, IVerifier(address(verifier)), IPoseidon(address(poseidon)), 0);
+        vm.prank(governor);
+        primary.addToken(0, address(0), 18);
+        vm.deal(address(primary), 1000 ether);
+        // An expired request puts the primary in exodus mode at genesis.
+        primary.depositNative{value: 1 ether}(address(0xD));
+        vm.warp(block.timestamp + EXPIRY + 1);
+        primary.activateExodusMode();
+
+        ExitProof memory p;
+        p.account = uint32(vm.parseJsonUint(json, ".exit.account"));
+        p.token = 0;
+        p.balance = uint128(vm.parseJsonUint(json, ".exit.balance"));
+        p.owner = vm.parseJsonAddress(json, ".exit.owner");
+        p.pubkeyHash = vm.parseJsonBytes32(json, ".exit.pubkeyHash");
+        p.nonce = uint32(vm.parseJsonUint(json, ".exit.nonce"));
+        bytes32[] memory b = vm.parseJsonBytes32Array(json, ".exit.balanceSiblings");
+        bytes32[] memory a = vm.parseJsonBytes32Array(json, ".exit.accountSiblings");
+        for (uint256 i = 0; i < 15; i++) {
+            p.balanceSiblings[i] = b[i];
+        }
+        for (uint256 i = 0; i < 36; i++) {
+            p.accountSiblings[i] = a[i];
+        }
+        p.reservesRoot = vm.parseJsonBytes32(json, ".exit.reservesRoot");
+        StoredBlockInfo memory genesis = _genesisPrimary();
+        genesis.stateRoot = root;
+
+        uint256 gasBefore = gasleft();
+        primary.exit(genesis, p);
+        log("gas: exodus exit (19 Poseidon hashes)", gasBefore - gasleft());
+        assertEq(primary.pendingBalances(p.owner, 0), p.balance, "exit credited");
+
+        vm.expectRevert(abi.encodeWithSelector(Primary.AlreadyExited.selector, p.account, 0));
+        primary.exit(genesis, p);
+    }
+}

@@ -1,0 +1,223 @@
+//! The Solidity constants and the shared test vectors are generated from Rust; these tests
+//! fail when a committed copy differs from what the code generates now, so neither can
+//! drift from the node. `MANYFOLD_BLESS=1 cargo test -p manyfold-contracts --test generated`
+//! rewrites them.
+
+use std::path::Path;
+
+fn check_or_bless(relative: &str, generated: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    if std::env::var_os("MANYFOLD_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; generate it with MANYFOLD_BLESS=1", path.display()));
+    assert!(
+        committed == generated,
+        "{} is stale: regenerate it with `MANYFOLD_BLESS=1 cargo test -p manyfold-contracts --test generated`",
+        path.display()
+    );
+}
+
+#[test]
+fn poseidon_constants_are_current() {
+    check_or_bless(
+        manyfold_contracts::poseidon::CONSTANTS_SOL_PATH,
+        &manyfold_contracts::poseidon::constants_solidity(),
+    );
+}
+
+mod vectors {
+    use alloy_primitives::{hex, B256};
+    use manyfold_contracts::attestation::{attestation_digest, AttestationKind};
+    use manyfold_contracts::poseidon::{tag, CONTRACT_TAGS};
+    use manyfold_state::hashes::{ops_hash, SyncHashes, EMPTY};
+    use manyfold_state::testing::{Action, Scenario};
+    use manyfold_state::L2State;
+    use manyfold_types::field::{fr_from_u128, fr_to_be_bytes};
+    use manyfold_types::poseidon::hash;
+    use manyfold_types::pubdata::extend_commitment;
+    use manyfold_types::{ChainId, Fr, Op, OpPubdata, TokenId};
+    use serde_json::{json, Value};
+
+    pub(super) const PATH: &str = "solidity/test/vectors/block-hashes.json";
+    const CHAINS: u16 = 3;
+
+    fn fr(x: &Fr) -> String {
+        format!("0x{}", hex::encode(fr_to_be_bytes(x)))
+    }
+
+    fn b256(x: &B256) -> String {
+        format!("0x{}", hex::encode(x))
+    }
+
+    fn eth(units: u128) -> u128 {
+        units * 1_000_000_000_000_000_000
+    }
+
+    /// Three chains (0 primary, 1 and 2 secondaries), three blocks built by the real
+    /// state machine: deposits and key registrations; a transfer, withdrawals to two
+    /// chains and a full exit; then a block that touches no chain.
+    pub(super) fn generate() -> String {
+        let mut scenario = Scenario::new(2, CHAINS, 1);
+        let mut state = L2State::new();
+        let blocks_actions: Vec<Vec<Action>> = vec![
+            vec![
+                Action::Deposit {
+                    user: 0,
+                    chain: 0,
+                    token: 0,
+                    amount: eth(100),
+                },
+                Action::Deposit {
+                    user: 1,
+                    chain: 1,
+                    token: 0,
+                    amount: eth(50),
+                },
+                Action::ChangePubKey { user: 0, chain: 0 },
+                Action::ChangePubKey { user: 1, chain: 1 },
+            ],
+            vec![
+                Action::Transfer {
+                    from: 0,
+                    to: 1,
+                    token: 0,
+                    percent: 50,
+                },
+                Action::Withdraw {
+                    user: 0,
+                    chain: 1,
+                    token: 0,
+                    percent: 10,
+                },
+                Action::Withdraw {
+                    user: 1,
+                    chain: 0,
+                    token: 0,
+                    percent: 10,
+                },
+                Action::FullExit {
+                    user: 1,
+                    chain: 2,
+                    token: 0,
+                },
+            ],
+            vec![Action::Transfer {
+                from: 1,
+                to: 0,
+                token: 0,
+                percent: 10,
+            }],
+        ];
+        let genesis_root = state.root();
+        let mut commitment = Fr::from(0u64);
+        let mut sync = SyncHashes::genesis(CHAINS as usize);
+        let mut requests = vec![];
+        let mut blocks = vec![];
+        for (index, actions) in blocks_actions.into_iter().enumerate() {
+            let number = index as u32 + 1;
+            let mut pubdata: Vec<OpPubdata> = vec![];
+            let mut signatures: Vec<Vec<String>> = vec![vec![]; CHAINS as usize];
+            for action in actions {
+                let op = scenario
+                    .op(&state, action)
+                    .expect("the scenario's ops are valid here");
+                match &op {
+                    Op::Deposit(d) => requests.push(json!({
+                        "chain": d.chain.get(), "kind": "deposit", "owner": d.address.to_string(),
+                        "token": d.token.get(), "amount": d.amount.0.to_string(),
+                    })),
+                    Op::FullExit(f) => requests.push(json!({
+                        "chain": f.chain.get(), "kind": "fullExit", "owner": f.address.to_string(),
+                        "token": f.token.get(), "account": f.account.get(),
+                    })),
+                    Op::ChangePubKey(c) => signatures[c.chain.get() as usize]
+                        .push(format!("0x{}", hex::encode(c.eth_signature.0))),
+                    _ => {}
+                }
+                pubdata.push(state.apply(&op).expect("valid").pubdata);
+            }
+            for record in &pubdata {
+                commitment = extend_commitment(commitment, record);
+            }
+            let root = state.root();
+            sync.advance(number, root, &pubdata);
+            let chains: Vec<ChainId> = (0..CHAINS).map(|c| ChainId::new(c).unwrap()).collect();
+            blocks.push(json!({
+                "number": number,
+                "timestamp": 1_700_000_000u64 + number as u64,
+                "newStateRoot": fr(&root),
+                "pubdata": format!("0x{}", hex::encode(pubdata.iter().flat_map(|p| p.encode()).collect::<Vec<u8>>())),
+                "chainOps": chains.iter().map(|c| format!("0x{}", hex::encode(
+                    pubdata.iter().filter(|p| p.onchain_for() == Some(*c)).flat_map(|p| p.encode()).collect::<Vec<u8>>()
+                ))).collect::<Vec<_>>(),
+                "changePubKeySignatures": signatures,
+                "opsHashes": chains.iter().map(|c| b256(&ops_hash(*c, &pubdata))).collect::<Vec<_>>(),
+                "syncHashes": sync.0.iter().map(b256).collect::<Vec<_>>(),
+                "commitment": fr(&commitment),
+            }));
+        }
+
+        // An exit proof of user 0's token 0 against the last state.
+        let user0 = state.account_id_of(&scenario.users[0].address).unwrap();
+        let token0 = TokenId::new(0).unwrap();
+        let proof = state.exit_proof(user0, token0);
+        assert!(proof.verify(state.root()));
+        let flat = |path: &manyfold_state::tree::MerklePath| -> Vec<String> {
+            path.0.iter().flatten().map(fr).collect()
+        };
+        let exit = json!({
+            "account": user0.get(),
+            "token": 0,
+            "balance": state.balance(user0, token0).0.to_string(),
+            "owner": scenario.users[0].address.to_string(),
+            "pubkeyHash": fr(&proof.account.pubkey_hash.0),
+            "nonce": proof.account.nonce.0,
+            "balanceSiblings": flat(&proof.balance.path),
+            "accountSiblings": flat(&proof.account.path),
+            "reservesRoot": fr(&proof.account.reserves_root),
+            "stateRoot": fr(&state.root()),
+        });
+
+        let poseidon: Vec<Value> = CONTRACT_TAGS
+            .iter()
+            .enumerate()
+            .map(|(k, (name, domain, arity))| {
+                let inputs: Vec<Fr> = (0..*arity as u128).map(|i| fr_from_u128(1000 * k as u128 + i + 1)).collect();
+                let mut padded: Vec<String> = inputs.iter().map(fr).collect();
+                padded.resize(4, fr(&Fr::from(0u64)));
+                json!({ "name": name, "tag": fr(&tag(*domain, *arity)), "inputs": padded, "output": fr(&hash(*domain, &inputs)) })
+            })
+            .collect();
+
+        let domain = alloy_primitives::keccak256(b"manyfold:vectors");
+        let attested = B256::repeat_byte(0xab);
+        let attestation = json!({
+            "domain": b256(&domain), "src": 1, "dst": 0, "kind": AttestationKind::SyncHash as u8,
+            "blockNumber": 7, "hash": b256(&attested),
+            "digest": b256(&attestation_digest(domain, 1, 0, AttestationKind::SyncHash, 7, attested)),
+        });
+
+        let vectors = json!({
+            "generatedBy": "cargo test -p manyfold-contracts --test generated (MANYFOLD_BLESS=1 rewrites)",
+            "chains": CHAINS,
+            "empty": b256(&EMPTY),
+            "genesisStateRoot": fr(&genesis_root),
+            "genesisCommitment": fr(&Fr::from(0u64)),
+            "requests": requests,
+            "blocks": blocks,
+            "exit": exit,
+            "poseidon": poseidon,
+            "attestation": attestation,
+        });
+        serde_json::to_string_pretty(&vectors).unwrap() + "\n"
+    }
+}
+
+#[test]
+fn shared_vectors_are_current() {
+    check_or_bless(vectors::PATH, &vectors::generate());
+}
