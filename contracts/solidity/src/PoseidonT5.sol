@@ -59,94 +59,97 @@ contract PoseidonT5 is IPoseidon {
     /// The permutation of `state` in place, returning its first rate element.
     /// Layout of `table` (32-byte words): 96 folded round constants, the MDS matrix and the
     /// pre-sparse matrix (row-major, 25 words each), then per partial round `w_hat` (5)
-    /// and `v_rest` (4). The state lives in memory to keep the stack shallow.
+    /// and `v_rest` (4). The state stays on the stack except while it is mixed.
     function _permute(bytes memory table, uint256[5] memory state) private pure returns (uint256 out) {
         assembly {
-            function pow5(x) -> y {
+            // state := M . state (`stride` 32: rows of M are 160 bytes apart; the MDS
+            // matrix), or state . P (`stride` 160: P read by columns; the pre-sparse
+            // matrix), on the state in memory. Four products (each below q < 2^254) add
+            // without overflow; the fifth reduces.
+            function mix(st, m, stride) {
                 let q := 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001
-                let x2 := mulmod(x, x, q)
-                y := mulmod(mulmod(x2, x2, q), x, q)
-            }
-            // S-boxes on all five elements, then the next five round constants (optional).
-            function sboxes(st, rc, withConstants) {
-                for { let i := 0 } lt(i, 160) { i := add(i, 32) } {
-                    let y := pow5(mload(add(st, i)))
-                    if withConstants { y := add(y, mload(add(rc, i))) }
-                    mstore(add(st, i), y)
+                let s0 := mload(st)
+                let s1 := mload(add(st, 32))
+                let s2 := mload(add(st, 64))
+                let s3 := mload(add(st, 96))
+                let s4 := mload(add(st, 128))
+                let step := sub(192, stride) // between outputs: 160 for rows, 32 for columns
+                for { let end := add(st, 160) } lt(st, end) { st := add(st, 32) } {
+                    let r := add(mulmod(mload(m), s0, q), mulmod(mload(add(m, stride)), s1, q))
+                    r := add(r, mulmod(mload(add(m, mul(2, stride))), s2, q))
+                    r := add(r, mulmod(mload(add(m, mul(3, stride))), s3, q))
+                    mstore(st, addmod(r, mulmod(mload(add(m, mul(4, stride))), s4, q), q))
+                    m := add(m, step)
                 }
-            }
-            // The dot product of the state with five words at `m`, `stride` bytes apart.
-            // Four products (each below q < 2^254) add without overflow; the fifth reduces.
-            function dot(m, stride, st) -> r {
-                let q := 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001
-                r := add(mulmod(mload(m), mload(st), q), mulmod(mload(add(m, stride)), mload(add(st, 32)), q))
-                r := add(r, mulmod(mload(add(m, mul(2, stride))), mload(add(st, 64)), q))
-                r := add(r, mulmod(mload(add(m, mul(3, stride))), mload(add(st, 96)), q))
-                r := addmod(r, mulmod(mload(add(m, mul(4, stride))), mload(add(st, 128)), q), q)
-            }
-            // state := M · state (rows of M are 160 bytes apart), or state · P when
-            // `byColumns` (entries of a column are 160 bytes apart, columns 32).
-            function mix(st, m, byColumns) {
-                let rowStep := 160
-                let stride := 32
-                if byColumns {
-                    rowStep := 32
-                    stride := 160
-                }
-                let r0 := dot(m, stride, st)
-                let r1 := dot(add(m, rowStep), stride, st)
-                let r2 := dot(add(m, mul(2, rowStep)), stride, st)
-                let r3 := dot(add(m, mul(3, rowStep)), stride, st)
-                let r4 := dot(add(m, mul(4, rowStep)), stride, st)
-                mstore(st, r0)
-                mstore(add(st, 32), r1)
-                mstore(add(st, 64), r2)
-                mstore(add(st, 96), r3)
-                mstore(add(st, 128), r4)
             }
 
+            let q := 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001
             let st := state
             let rc := add(table, 32)
             let m := add(rc, 3072) // after the 96 round constants
             // Inputs and constants are below q: sums below 2q feed mulmod safely.
-            for { let i := 0 } lt(i, 160) { i := add(i, 32) } {
-                mstore(add(st, i), add(mload(add(st, i)), mload(add(rc, i))))
-            }
+            let s0 := add(mload(st), mload(rc))
+            let s1 := add(mload(add(st, 32)), mload(add(rc, 32)))
+            let s2 := add(mload(add(st, 64)), mload(add(rc, 64)))
+            let s3 := add(mload(add(st, 96)), mload(add(rc, 96)))
+            let s4 := add(mload(add(st, 128)), mload(add(rc, 128)))
             rc := add(rc, 160)
 
-            // First half of the full rounds; the last of them mixes with the pre-sparse matrix.
-            for { let r := 0 } lt(r, 4) { r := add(r, 1) } {
-                sboxes(st, rc, 1)
-                rc := add(rc, 160)
-                switch lt(r, 3)
-                case 1 { mix(st, m, 0) }
-                default { mix(st, add(m, 800), 1) }
-            }
-
-            // Partial rounds: S-box on the first element, then the round's sparse matrix:
-            // s0' = w_hat · s, s_j' = s_j + v_rest[j-1] · s0.
-            let q := 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001
-            let sp := add(m, 1600)
-            for { let r := 0 } lt(r, 56) { r := add(r, 1) } {
-                let s0 := add(pow5(mload(st)), mload(rc))
-                mstore(st, s0)
-                rc := add(rc, 32)
-                let first := dot(sp, 32, st)
-                for { let j := 32 } lt(j, 160) { j := add(j, 32) } {
-                    mstore(add(st, j), addmod(mload(add(st, j)), mulmod(mload(add(sp, add(128, j))), s0, q), q))
+            // Eight full rounds, four before and four after the partial rounds: S-boxes and
+            // the next constants (none after the last S-boxes), then the mix, which is the
+            // pre-sparse matrix for the fourth round and the MDS matrix otherwise.
+            for { let r := 0 } lt(r, 8) { r := add(r, 1) } {
+                let x := mulmod(s0, s0, q)
+                s0 := mulmod(mulmod(x, x, q), s0, q)
+                x := mulmod(s1, s1, q)
+                s1 := mulmod(mulmod(x, x, q), s1, q)
+                x := mulmod(s2, s2, q)
+                s2 := mulmod(mulmod(x, x, q), s2, q)
+                x := mulmod(s3, s3, q)
+                s3 := mulmod(mulmod(x, x, q), s3, q)
+                x := mulmod(s4, s4, q)
+                s4 := mulmod(mulmod(x, x, q), s4, q)
+                if lt(r, 7) {
+                    s0 := add(s0, mload(rc))
+                    s1 := add(s1, mload(add(rc, 32)))
+                    s2 := add(s2, mload(add(rc, 64)))
+                    s3 := add(s3, mload(add(rc, 96)))
+                    s4 := add(s4, mload(add(rc, 128)))
+                    rc := add(rc, 160)
                 }
-                mstore(st, first)
-                sp := add(sp, 288)
-            }
+                mstore(st, s0)
+                mstore(add(st, 32), s1)
+                mstore(add(st, 64), s2)
+                mstore(add(st, 96), s3)
+                mstore(add(st, 128), s4)
+                switch r
+                case 3 { mix(st, add(m, 800), 160) }
+                default { mix(st, m, 32) }
+                s0 := mload(st)
+                s1 := mload(add(st, 32))
+                s2 := mload(add(st, 64))
+                s3 := mload(add(st, 96))
+                s4 := mload(add(st, 128))
 
-            // Second half of the full rounds; the last adds no constant.
-            for { let r := 0 } lt(r, 4) { r := add(r, 1) } {
-                let last := eq(r, 3)
-                sboxes(st, rc, iszero(last))
-                rc := add(rc, 160)
-                mix(st, m, 0)
+                // After the fourth: the partial rounds, the bulk of the work. S-box on s0,
+                // then the round's sparse matrix: s0' = w_hat . s, s_j' = s_j + v_rest[j-1] s0.
+                if eq(r, 3) {
+                    let sp := add(m, 1600)
+                    for { let end := add(rc, 1792) } lt(rc, end) { rc := add(rc, 32) } {
+                        x := mulmod(s0, s0, q)
+                        s0 := add(mulmod(mulmod(x, x, q), s0, q), mload(rc))
+                        x := add(add(add(mulmod(mload(sp), s0, q), mulmod(mload(add(sp, 32)), s1, q)), mulmod(mload(add(sp, 64)), s2, q)), mulmod(mload(add(sp, 96)), s3, q))
+                        x := addmod(x, mulmod(mload(add(sp, 128)), s4, q), q)
+                        s1 := addmod(s1, mulmod(mload(add(sp, 160)), s0, q), q)
+                        s2 := addmod(s2, mulmod(mload(add(sp, 192)), s0, q), q)
+                        s3 := addmod(s3, mulmod(mload(add(sp, 224)), s0, q), q)
+                        s4 := addmod(s4, mulmod(mload(add(sp, 256)), s0, q), q)
+                        s0 := x
+                        sp := add(sp, 288)
+                    }
+                }
             }
-            out := mload(add(st, 32))
+            out := s1
         }
     }
 }

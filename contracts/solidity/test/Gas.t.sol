@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {Fixture, Pubdata} from "./utils/Fixture.sol";
+import {StoredBlockInfo, CommitBlockInfo} from "../src/Types.sol";
+
+/// Gas per op: the marginal cost of one more op of each type in a committed (and
+/// executed) block, measured as (cost of a block of 33 ops - cost of a block of 1) / 32.
+/// `forge test --match-contract GasTest -vv` prints the figures; docs/benchmarks.md
+/// records them. The per-function figures come from `forge test --gas-report`.
+contract GasTest is Fixture {
+    uint256 internal constant SIGNER = 0x5161;
+    uint256 internal constant MANY = 33;
+
+    function _records(uint8 kind, uint256 n) internal pure returns (bytes memory pubdata, bytes[] memory sigs) {
+        address owner = vm.addr(SIGNER);
+        sigs = new bytes[](kind == 5 ? n : 0);
+        for (uint32 i = 0; i < n; i++) {
+            if (kind == 0) pubdata = bytes.concat(pubdata, Pubdata.noop());
+            if (kind == 1) pubdata = bytes.concat(pubdata, Pubdata.deposit(0, i, 0, 1 ether, owner));
+            if (kind == 2) pubdata = bytes.concat(pubdata, Pubdata.transfer(i, i + 1, 0, 1 ether));
+            if (kind == 3) pubdata = bytes.concat(pubdata, Pubdata.withdraw(0, i, 0, 1 ether, owner));
+            if (kind == 4) pubdata = bytes.concat(pubdata, Pubdata.withdraw(1, i, 0, 1 ether, owner));
+            if (kind == 5) {
+                bytes32 pkh = bytes32(uint256(i + 1));
+                pubdata = bytes.concat(pubdata, Pubdata.changePubKey(0, i, pkh, owner, 0));
+                bytes32 body = keccak256(abi.encodePacked("manyfold:change-pubkey", pkh, uint32(0), i));
+                sigs[i] = _sign(SIGNER, keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", body)));
+            }
+            if (kind == 6) pubdata = bytes.concat(pubdata, Pubdata.fullExit(0, i, 0, 1 ether, owner));
+        }
+    }
+
+    /// Gas of committing one block of `n` ops of `kind` on the primary, from a fresh state.
+    function _commitGas(uint8 kind, uint256 n) internal returns (uint256 used) {
+        uint256 snapshot = vm.snapshotState();
+        address owner = vm.addr(SIGNER);
+        vm.deal(owner, 100 ether);
+        for (uint256 i = 0; i < n && (kind == 1 || kind == 6); i++) {
+            vm.prank(owner);
+            if (kind == 1) primary.depositNative{value: 1 ether}(owner);
+            else primary.requestFullExit(uint32(i), 0);
+        }
+        (bytes memory pubdata, bytes[] memory sigs) = _records(kind, n);
+        CommitBlockInfo memory b = _block(1, bytes32(uint256(7)), pubdata);
+        b.changePubKeySignatures = sigs;
+        CommitBlockInfo[] memory blocks = _one(b);
+        StoredBlockInfo memory g = _genesisPrimary();
+        bytes32[] memory s = _genesisSync();
+        vm.prank(operator);
+        uint256 before = gasleft();
+        primary.commitBlocks(g, s, blocks);
+        used = before - gasleft();
+        vm.revertToState(snapshot);
+    }
+
+    /// Gas of committing on a secondary a block of `n` of its withdrawals.
+    function _secondaryCommitGas(uint256 n) internal returns (uint256 used) {
+        uint256 snapshot = vm.snapshotState();
+        bytes memory pubdata;
+        for (uint32 i = 0; i < n; i++) {
+            pubdata = bytes.concat(pubdata, Pubdata.withdraw(1, i, 0, 1 ether, address(0xAB)));
+        }
+        CommitBlockInfo[] memory blocks = _one(_block(1, bytes32(uint256(7)), pubdata));
+        StoredBlockInfo memory g = _genesisSecondary();
+        vm.prank(operator);
+        uint256 before = gasleft();
+        secondary1.commitCompressedBlocks(g, blocks);
+        used = before - gasleft();
+        vm.revertToState(snapshot);
+    }
+
+    /// Gas of executing on the primary a block of `n` withdrawals to it.
+    function _executeGas(uint256 n) internal returns (uint256 used) {
+        uint256 snapshot = vm.snapshotState();
+        vm.deal(address(this), 100 ether);
+        primary.depositNative{value: 100 ether}(address(this)); // the reserve being paid out
+        (bytes memory pubdata,) = _records(3, n);
+        (StoredBlockInfo memory one,) = _commitPrimary(_genesisPrimary(), _genesisSync(), _block(1, bytes32(uint256(7)), pubdata), 0);
+        _prove(_genesisPrimary(), one);
+        vm.prank(operator);
+        uint256 before = gasleft();
+        primary.executeBlocks(_exec(one, pubdata));
+        used = before - gasleft();
+        vm.revertToState(snapshot);
+    }
+
+    function test_gasPerOp() public {
+        string[7] memory names = [
+            "commit: Noop",
+            "commit: Deposit (own priority queue)",
+            "commit: Transfer",
+            "commit: Withdraw to the primary",
+            "commit: Withdraw to a secondary",
+            "commit: ChangePubKey (ecrecover)",
+            "commit: FullExit (own priority queue)"
+        ];
+        uint256 single = _commitGas(0, 1);
+        log("gas: commitBlocks with one Noop", single);
+        for (uint8 kind = 0; kind < 7; kind++) {
+            uint256 perOp = (_commitGas(kind, MANY) - _commitGas(kind, 1)) / (MANY - 1);
+            log(string.concat("gas per op, ", names[kind]), perOp);
+            assertTrue(perOp > 0, "an op costs gas");
+        }
+        log("gas per op, commitCompressedBlocks: Withdraw", (_secondaryCommitGas(MANY) - _secondaryCommitGas(1)) / (MANY - 1));
+        log("gas per op, executeBlocks: Withdraw", (_executeGas(MANY) - _executeGas(1)) / (MANY - 1));
+    }
+}
