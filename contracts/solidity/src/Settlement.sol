@@ -117,7 +117,6 @@ abstract contract Settlement {
     error ZeroAmount();
     error ZeroAddress();
     error AccountOutOfRange(uint32 account);
-    error AmountNotRepresentable(uint256 amount);
     error DepositCapExceeded(uint16 token, uint256 outstanding, uint256 deposit);
     error TokenTransferFailed(uint16 token);
     error NothingToWithdraw();

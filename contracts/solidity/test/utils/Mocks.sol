@@ -69,23 +69,27 @@ contract FakePrecompile {
     }
 }
 
-/// A recipient whose receive hook tries to claim again (reentrancy).
+/// A recipient whose receive hook tries to claim again (reentrancy), keeping the error.
 interface IClaim {
     function withdrawPendingBalance(address payable owner, uint16 tokenId) external;
 }
 
 contract Reenterer {
     IClaim public target;
-    bool public reentered;
+    bytes public innerError;
+    uint256 public received;
 
     function setTarget(IClaim t) external {
         target = t;
     }
 
     receive() external payable {
-        if (!reentered) {
-            reentered = true;
-            target.withdrawPendingBalance(payable(address(this)), 0);
+        received += msg.value;
+        if (innerError.length == 0) {
+            try target.withdrawPendingBalance(payable(address(this)), 0) {}
+            catch (bytes memory reason) {
+                innerError = reason;
+            }
         }
     }
 }

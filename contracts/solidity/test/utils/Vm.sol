@@ -56,6 +56,10 @@ abstract contract TestBase {
         if (a != b) revert(string.concat(what, ": addresses differ"));
     }
 
+    function assertEq(bytes memory a, bytes memory b, string memory what) internal pure {
+        if (keccak256(a) != keccak256(b)) revert(string.concat(what, ": bytes differ"));
+    }
+
     function assertTrue(bool ok, string memory what) internal pure {
         if (!ok) revert(what);
     }
