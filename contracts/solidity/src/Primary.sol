@@ -80,18 +80,7 @@ contract Primary is Settlement {
         for (uint256 c = 0; c < chains; c++) {
             genesisSync[c] = EMPTY;
         }
-        storedBlockHashes[0] = _hash(
-            StoredBlockInfo({
-                blockNumber: 0,
-                blockSequence: 0,
-                priorityOperations: 0,
-                timestamp: 0,
-                stateRoot: config.genesisStateRoot,
-                opsHash: EMPTY,
-                syncHash: keccak256(abi.encodePacked(genesisSync)),
-                commitment: genesisCommitment
-            })
-        );
+        _storeGenesis(config.genesisStateRoot, keccak256(abi.encodePacked(genesisSync)), genesisCommitment);
     }
 
     // ---------------------------------------------------------------- commit

@@ -26,18 +26,7 @@ contract Secondary is Settlement {
     constructor(SettlementConfig memory config, uint16 primaryChainId_) Settlement(config) {
         if (primaryChainId_ == config.chainId || primaryChainId_ >= 16) revert InvalidConfig("primary chain id");
         primaryChainId = primaryChainId_;
-        storedBlockHashes[0] = _hash(
-            StoredBlockInfo({
-                blockNumber: 0,
-                blockSequence: 0,
-                priorityOperations: 0,
-                timestamp: 0,
-                stateRoot: config.genesisStateRoot,
-                opsHash: EMPTY,
-                syncHash: EMPTY,
-                commitment: bytes32(0)
-            })
-        );
+        _storeGenesis(config.genesisStateRoot, EMPTY, bytes32(0));
     }
 
     /// @notice Commits the next blocks that touch this chain, each with exactly this

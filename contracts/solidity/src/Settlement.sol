@@ -371,6 +371,22 @@ abstract contract Settlement {
         return keccak256(abi.encode(info));
     }
 
+    /// Block 0: the genesis state, no ops.
+    function _storeGenesis(bytes32 stateRoot, bytes32 syncHash, bytes32 commitment) internal {
+        storedBlockHashes[0] = _hash(
+            StoredBlockInfo({
+                blockNumber: 0,
+                blockSequence: 0,
+                priorityOperations: 0,
+                timestamp: 0,
+                stateRoot: stateRoot,
+                opsHash: EMPTY,
+                syncHash: syncHash,
+                commitment: commitment
+            })
+        );
+    }
+
     function _checkStored(StoredBlockInfo calldata info) internal view {
         if (storedBlockHashes[info.blockSequence] != _hash(info)) revert WrongStoredBlock(info.blockSequence);
     }

@@ -36,10 +36,10 @@ contract GasTest is Fixture {
         uint256 snapshot = vm.snapshotState();
         address owner = vm.addr(SIGNER);
         vm.deal(owner, 100 ether);
-        for (uint256 i = 0; i < n && (kind == 1 || kind == 6); i++) {
+        for (uint32 i = 0; i < n && (kind == 1 || kind == 6); i++) {
             vm.prank(owner);
             if (kind == 1) primary.depositNative{value: 1 ether}(owner);
-            else primary.requestFullExit(uint32(i), 0);
+            else primary.requestFullExit(i, 0);
         }
         (bytes memory pubdata, bytes[] memory sigs) = _records(kind, n);
         CommitBlockInfo memory b = _block(1, bytes32(uint256(7)), pubdata);

@@ -18,21 +18,8 @@ contract VectorsTest is Fixture {
     function setUp() public override {
         super.setUp();
         json = vm.readFile(string.concat(vm.projectRoot(), "/solidity/test/vectors/block-hashes.json"));
-        bytes32 genesis = vm.parseJsonBytes32(json, ".genesisStateRoot");
-        primary = new Primary(
-            _config(0, genesis),
-            uint16(vm.parseJsonUint(json, ".chains")),
-            IVerifier(address(verifier)),
-            IPoseidon(address(poseidon)),
-            vm.parseJsonBytes32(json, ".genesisCommitment")
-        );
-        secondary1 = new Secondary(_config(1, genesis), 0);
-        secondary2 = new Secondary(_config(2, genesis), 0);
-        vm.startPrank(governor);
-        primary.addToken(0, address(0), 18);
-        secondary1.addToken(0, address(0), 18);
-        secondary2.addToken(0, address(0), 18);
-        vm.stopPrank();
+        assertEq(vm.parseJsonUint(json, ".chains"), CHAINS, "the vectors' chain count");
+        _deploy(vm.parseJsonBytes32(json, ".genesisStateRoot"), vm.parseJsonBytes32(json, ".genesisCommitment"));
     }
 
     function _key(uint256 b, string memory field) internal pure returns (string memory) {

@@ -96,9 +96,16 @@ abstract contract Fixture is TestBase {
         }
         poseidon = new PoseidonT5();
         verifier = new MockVerifier();
-        primary = new Primary(_config(0, GENESIS_ROOT), CHAINS, IVerifier(address(verifier)), IPoseidon(address(poseidon)), 0);
-        secondary1 = new Secondary(_config(1, GENESIS_ROOT), 0);
-        secondary2 = new Secondary(_config(2, GENESIS_ROOT), 0);
+        _deploy(GENESIS_ROOT, 0);
+    }
+
+    /// The three settlement contracts from a genesis, each with the native coin as token 0.
+    function _deploy(bytes32 genesisRoot, bytes32 genesisCommitment) internal {
+        primary = new Primary(
+            _config(0, genesisRoot), CHAINS, IVerifier(address(verifier)), IPoseidon(address(poseidon)), genesisCommitment
+        );
+        secondary1 = new Secondary(_config(1, genesisRoot), 0);
+        secondary2 = new Secondary(_config(2, genesisRoot), 0);
         vm.startPrank(governor);
         primary.addToken(0, address(0), 18);
         secondary1.addToken(0, address(0), 18);
