@@ -6,9 +6,11 @@
 //! - [`attestation`]: the committee messages the contracts verify (DESIGN §6).
 //! - [`poseidon`]: nova-snark's Poseidon constants as the contracts use them; the Solidity
 //!   table is generated from here.
+//! - [`verifier`]: the input and output of the embedded chain's verifier precompile.
 //!
 //! The Solidity sources, their tests and the toolchain are described in `contracts/README.md`.
 
 pub mod attestation;
 pub mod bindings;
 pub mod poseidon;
+pub mod verifier;
