@@ -40,10 +40,13 @@ mod vectors {
     use manyfold_types::poseidon::hash;
     use manyfold_types::pubdata::extend_commitment;
     use manyfold_types::{ChainId, Fr, Op, OpPubdata, TokenId};
+    use rand::SeedableRng;
     use serde_json::{json, Value};
 
     pub(super) const PATH: &str = "solidity/test/vectors/block-hashes.json";
     const CHAINS: u16 = 3;
+    const RANDOM_BLOCKS: usize = 6;
+    const RANDOM_BLOCK_OPS: usize = 12;
 
     fn fr(x: &Fr) -> String {
         format!("0x{}", hex::encode(fr_to_be_bytes(x)))
@@ -57,11 +60,11 @@ mod vectors {
         units * 1_000_000_000_000_000_000
     }
 
-    /// Three chains (0 primary, 1 and 2 secondaries), three blocks built by the real
-    /// state machine: deposits and key registrations; a transfer, withdrawals to two
-    /// chains and a full exit; then a block that touches no chain.
+    /// Three chains (0 primary, 1 and 2 secondaries) and blocks built by the real state
+    /// machine: first deposits and key registrations; a transfer, withdrawals to two
+    /// chains and a full exit; a block that touches no chain; then random valid blocks.
     pub(super) fn generate() -> String {
-        let mut scenario = Scenario::new(2, CHAINS, 1);
+        let mut scenario = Scenario::new(4, CHAINS, 1);
         let mut state = L2State::new();
         let blocks_actions: Vec<Vec<Action>> = vec![
             vec![
@@ -113,27 +116,55 @@ mod vectors {
             }],
         ];
         let genesis_root = state.root();
+        // What each (chain, owner) is paid once every block is executed everywhere.
+        let mut payouts: std::collections::BTreeMap<(u16, String), u128> = Default::default();
         let mut commitment = Fr::from(0u64);
         let mut sync = SyncHashes::genesis(CHAINS as usize);
         let mut requests = vec![];
         let mut blocks = vec![];
-        for (index, actions) in blocks_actions.into_iter().enumerate() {
+        // Then random blocks of valid ops from every kind, over all three chains.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        let random_blocks = (0..RANDOM_BLOCKS).map(|_| None);
+        let plan = blocks_actions.into_iter().map(Some).chain(random_blocks);
+        for (index, actions) in plan.enumerate() {
             let number = index as u32 + 1;
+            let random = actions.is_none();
+            let mut planned = actions.unwrap_or_default().into_iter();
             let mut pubdata: Vec<OpPubdata> = vec![];
             let mut signatures: Vec<Vec<String>> = vec![vec![]; CHAINS as usize];
-            for action in actions {
-                let op = scenario
-                    .op(&state, action)
-                    .expect("the scenario's ops are valid here");
+            let mut priority_ops = vec![0u64; CHAINS as usize];
+            loop {
+                let op = if random {
+                    if pubdata.len() == RANDOM_BLOCK_OPS {
+                        break;
+                    }
+                    match scenario.op(&state, scenario.random_action(&mut rng)) {
+                        Some(op) => op,
+                        None => continue,
+                    }
+                } else {
+                    match planned.next() {
+                        Some(action) => scenario
+                            .op(&state, action)
+                            .expect("the planned ops are valid here"),
+                        None => break,
+                    }
+                };
                 match &op {
-                    Op::Deposit(d) => requests.push(json!({
-                        "chain": d.chain.get(), "kind": "deposit", "owner": d.address.to_string(),
-                        "token": d.token.get(), "amount": d.amount.0.to_string(),
-                    })),
-                    Op::FullExit(f) => requests.push(json!({
-                        "chain": f.chain.get(), "kind": "fullExit", "owner": f.address.to_string(),
-                        "token": f.token.get(), "account": f.account.get(),
-                    })),
+                    Op::Deposit(d) => {
+                        priority_ops[d.chain.get() as usize] += 1;
+                        requests.push(json!({
+                            "chain": d.chain.get(), "kind": "deposit", "owner": d.address.to_string(),
+                            "token": d.token.get(), "amount": d.amount.0.to_string(),
+                        }))
+                    }
+                    Op::FullExit(f) => {
+                        priority_ops[f.chain.get() as usize] += 1;
+                        requests.push(json!({
+                            "chain": f.chain.get(), "kind": "fullExit", "owner": f.address.to_string(),
+                            "token": f.token.get(), "account": f.account.get(),
+                        }))
+                    }
                     Op::ChangePubKey(c) => signatures[c.chain.get() as usize]
                         .push(format!("0x{}", hex::encode(c.eth_signature.0))),
                     _ => {}
@@ -142,6 +173,23 @@ mod vectors {
             }
             for record in &pubdata {
                 commitment = extend_commitment(commitment, record);
+                if let OpPubdata::Withdraw {
+                    chain,
+                    amount,
+                    address,
+                    ..
+                }
+                | OpPubdata::FullExit {
+                    chain,
+                    amount,
+                    address,
+                    ..
+                } = record
+                {
+                    *payouts
+                        .entry((chain.get(), address.to_string()))
+                        .or_default() += amount.0;
+                }
             }
             let root = state.root();
             sync.advance(number, root, &pubdata);
@@ -158,12 +206,18 @@ mod vectors {
                 "opsHashes": chains.iter().map(|c| b256(&ops_hash(*c, &pubdata))).collect::<Vec<_>>(),
                 "syncHashes": sync.0.iter().map(b256).collect::<Vec<_>>(),
                 "commitment": fr(&commitment),
+                "priorityOps": priority_ops,
             }));
         }
 
-        // An exit proof of user 0's token 0 against the last state.
-        let user0 = state.account_id_of(&scenario.users[0].address).unwrap();
+        // An exit proof of a funded user's token 0 against the last state.
         let token0 = TokenId::new(0).unwrap();
+        let (owner, user0) = scenario
+            .users
+            .iter()
+            .filter_map(|u| Some((u.address, state.account_id_of(&u.address)?)))
+            .find(|(_, id)| state.balance(*id, token0).0 > 0)
+            .expect("someone holds token 0");
         let proof = state.exit_proof(user0, token0);
         assert!(proof.verify(state.root()));
         let flat = |path: &manyfold_state::tree::MerklePath| -> Vec<String> {
@@ -173,7 +227,7 @@ mod vectors {
             "account": user0.get(),
             "token": 0,
             "balance": state.balance(user0, token0).0.to_string(),
-            "owner": scenario.users[0].address.to_string(),
+            "owner": owner.to_string(),
             "pubkeyHash": fr(&proof.account.pubkey_hash.0),
             "nonce": proof.account.nonce.0,
             "balanceSiblings": flat(&proof.balance.path),
@@ -207,7 +261,13 @@ mod vectors {
             "empty": b256(&EMPTY),
             "genesisStateRoot": fr(&genesis_root),
             "genesisCommitment": fr(&Fr::from(0u64)),
+            "requestCount": requests.len(),
             "requests": requests,
+            "blockCount": blocks.len(),
+            "payoutCount": payouts.len(),
+            "payouts": payouts.iter().map(|((chain, owner), amount)| json!({
+                "chain": chain, "owner": owner, "amount": amount.to_string(),
+            })).collect::<Vec<_>>(),
             "blocks": blocks,
             "exit": exit,
             "poseidon": poseidon,

@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {Fixture} from "./utils/Fixture.sol";
 import {Primary, ExitProof} from "../src/Primary.sol";
 import {Secondary} from "../src/Secondary.sol";
-import {SettlementConfig} from "../src/Settlement.sol";
+import {Settlement, SettlementConfig} from "../src/Settlement.sol";
 import {IPoseidon} from "../src/interfaces/IPoseidon.sol";
 import {IVerifier} from "../src/interfaces/IVerifier.sol";
 import {StoredBlockInfo, CommitBlockInfo} from "../src/Types.sol";
@@ -36,7 +36,8 @@ contract VectorsTest is Fixture {
 
     /// Files the vector's priority requests on their chains, in order.
     function _fileRequests() internal {
-        for (uint256 i = 0; i < 3; i++) {
+        uint256 count = vm.parseJsonUint(json, ".requestCount");
+        for (uint256 i = 0; i < count; i++) {
             string memory k = string.concat(".requests[", _str(i), "]");
             uint256 chain = vm.parseJsonUint(json, string.concat(k, ".chain"));
             address owner = vm.parseJsonAddress(json, string.concat(k, ".owner"));
@@ -90,73 +91,135 @@ contract VectorsTest is Fixture {
         assertEq(digest, vm.parseJsonBytes32(json, ".attestation.digest"), "attestation digest");
     }
 
-    /// Commits the three vector blocks on the primary and on both secondaries; every
-    /// hash the contracts store must be the one Rust computed.
+    /// Commits every vector block on the primary and on both secondaries (hand-picked
+    /// ones, then random valid ones); every hash the contracts store must be the one Rust
+    /// computed, and each secondary's sync hash must match the primary's expectation.
     function test_onChainHashesEqualManyfoldState() public {
+        _commitAll();
+    }
+
+    /// Every stored block the commits produced: the primary's by block, each secondary's
+    /// by its sequence (`secondaryCount[c]` of them).
+    struct Committed {
+        StoredBlockInfo[] primary;
+        StoredBlockInfo[][3] secondary;
+        uint256[3] secondaryCount;
+    }
+
+    function _commitAll() internal returns (Committed memory done) {
         _fileRequests();
         StoredBlockInfo memory last = _genesisPrimary();
         last.stateRoot = vm.parseJsonBytes32(json, ".genesisStateRoot");
         bytes32[] memory sync = _genesisSync();
-        StoredBlockInfo[3] memory secondaryLast;
-        secondaryLast[1] = _genesisSecondary();
-        secondaryLast[1].stateRoot = last.stateRoot;
-        secondaryLast[2] = secondaryLast[1];
-        uint64[3][3] memory priorityOps = [[uint64(1), 1, 0], [uint64(0), 0, 1], [uint64(0), 0, 0]];
-
-        for (uint256 b = 0; b < 3; b++) {
-            CommitBlockInfo memory blk = _blockInfo(b);
-            blk.changePubKeySignatures = _signatures(b, 0);
-            bytes32[] memory opsHashes = vm.parseJsonBytes32Array(json, _key(b, "opsHashes"));
-            bytes32[] memory syncHashes = vm.parseJsonBytes32Array(json, _key(b, "syncHashes"));
-            StoredBlockInfo memory expected = StoredBlockInfo({
-                blockNumber: blk.blockNumber,
-                blockSequence: blk.blockNumber,
-                priorityOperations: priorityOps[b][0],
-                timestamp: blk.timestamp,
-                stateRoot: blk.newStateRoot,
-                opsHash: opsHashes[0],
-                syncHash: keccak256(abi.encodePacked(syncHashes)),
-                commitment: vm.parseJsonBytes32(json, _key(b, "commitment"))
-            });
-            vm.prank(operator);
-            primary.commitBlocks(last, sync, _one(blk));
-            assertEq(primary.storedBlockHashes(blk.blockNumber), keccak256(abi.encode(expected)), "primary stored block");
-            for (uint16 c = 1; c < 3; c++) {
-                if (opsHashes[c] != EMPTY) {
-                    assertEq(primary.expectedSyncHash(blk.blockNumber, c), syncHashes[c], "expected sync hash");
-                }
-            }
-            last = expected;
-            sync = syncHashes;
-
+        uint256 blockCount = vm.parseJsonUint(json, ".blockCount");
+        done.primary = new StoredBlockInfo[](blockCount);
+        done.secondary[1] = new StoredBlockInfo[](blockCount);
+        done.secondary[2] = new StoredBlockInfo[](blockCount);
+        for (uint256 b = 0; b < blockCount; b++) {
+            (last, sync) = _commitVectorOnPrimary(b, last, sync);
+            done.primary[b] = last;
             // Each secondary commits only its ops, and only blocks that touch it.
-            bytes[] memory chainOps = vm.parseJsonBytesArray(json, _key(b, "chainOps"));
             for (uint16 c = 1; c < 3; c++) {
-                if (chainOps[c].length == 0) continue;
-                CommitBlockInfo memory compressed = _blockInfo(b);
-                compressed.pubdata = chainOps[c];
-                compressed.changePubKeySignatures = _signatures(b, c);
-                StoredBlockInfo memory prev = secondaryLast[c];
-                StoredBlockInfo memory mine = StoredBlockInfo({
-                    blockNumber: blk.blockNumber,
-                    blockSequence: prev.blockSequence + 1,
-                    priorityOperations: priorityOps[b][c],
-                    timestamp: blk.timestamp,
-                    stateRoot: blk.newStateRoot,
-                    opsHash: opsHashes[c],
-                    syncHash: syncHashes[c],
-                    commitment: 0
-                });
-                vm.prank(operator);
-                _settlement(c).commitCompressedBlocks(prev, _one(compressed));
-                assertEq(
-                    _settlement(c).storedBlockHashes(mine.blockSequence), keccak256(abi.encode(mine)), "secondary stored block"
-                );
-                secondaryLast[c] = mine;
-                // The secondary's sync hash reaches the primary and matches.
-                _syncFrom(_settlement(c), blk.blockNumber, syncHashes[c]);
-                assertEq(primary.expectedSyncHash(blk.blockNumber, c), 0, "sync hash matched");
+                if (vm.parseJsonBytesArray(json, _key(b, "chainOps"))[c].length == 0) continue;
+                StoredBlockInfo memory prev = _genesisSecondary();
+                prev.stateRoot = vm.parseJsonBytes32(json, ".genesisStateRoot");
+                if (done.secondaryCount[c] > 0) prev = done.secondary[c][done.secondaryCount[c] - 1];
+                done.secondary[c][done.secondaryCount[c]++] = _commitVectorOnSecondary(b, c, prev);
             }
+        }
+    }
+
+    function _commitVectorOnPrimary(uint256 b, StoredBlockInfo memory last, bytes32[] memory sync)
+        internal
+        returns (StoredBlockInfo memory expected, bytes32[] memory syncHashes)
+    {
+        CommitBlockInfo memory blk = _blockInfo(b);
+        blk.changePubKeySignatures = _signatures(b, 0);
+        bytes32[] memory opsHashes = vm.parseJsonBytes32Array(json, _key(b, "opsHashes"));
+        syncHashes = vm.parseJsonBytes32Array(json, _key(b, "syncHashes"));
+        expected = StoredBlockInfo({
+            blockNumber: blk.blockNumber,
+            blockSequence: blk.blockNumber,
+            priorityOperations: uint64(vm.parseJsonUintArray(json, _key(b, "priorityOps"))[0]),
+            timestamp: blk.timestamp,
+            stateRoot: blk.newStateRoot,
+            opsHash: opsHashes[0],
+            syncHash: keccak256(abi.encodePacked(syncHashes)),
+            commitment: vm.parseJsonBytes32(json, _key(b, "commitment"))
+        });
+        vm.prank(operator);
+        primary.commitBlocks(last, sync, _one(blk));
+        assertEq(primary.storedBlockHashes(blk.blockNumber), keccak256(abi.encode(expected)), "primary stored block");
+        for (uint16 c = 1; c < 3; c++) {
+            if (opsHashes[c] != EMPTY) {
+                assertEq(primary.expectedSyncHash(blk.blockNumber, c), syncHashes[c], "expected sync hash");
+            }
+        }
+    }
+
+    function _commitVectorOnSecondary(uint256 b, uint16 c, StoredBlockInfo memory prev)
+        internal
+        returns (StoredBlockInfo memory mine)
+    {
+        CommitBlockInfo memory compressed = _blockInfo(b);
+        compressed.pubdata = vm.parseJsonBytesArray(json, _key(b, "chainOps"))[c];
+        compressed.changePubKeySignatures = _signatures(b, c);
+        bytes32 syncHash = vm.parseJsonBytes32Array(json, _key(b, "syncHashes"))[c];
+        mine = StoredBlockInfo({
+            blockNumber: compressed.blockNumber,
+            blockSequence: prev.blockSequence + 1,
+            priorityOperations: uint64(vm.parseJsonUintArray(json, _key(b, "priorityOps"))[c]),
+            timestamp: compressed.timestamp,
+            stateRoot: compressed.newStateRoot,
+            opsHash: vm.parseJsonBytes32Array(json, _key(b, "opsHashes"))[c],
+            syncHash: syncHash,
+            commitment: 0
+        });
+        vm.prank(operator);
+        _settlement(c).commitCompressedBlocks(prev, _one(compressed));
+        assertEq(_settlement(c).storedBlockHashes(mine.blockSequence), keccak256(abi.encode(mine)), "secondary stored block");
+        // The secondary's sync hash reaches the primary and matches.
+        _syncFrom(_settlement(c), compressed.blockNumber, syncHash);
+        assertEq(primary.expectedSyncHash(compressed.blockNumber, c), 0, "sync hash matched");
+    }
+
+    /// After proof, agreement and confirmation, executing every block on every chain
+    /// makes claimable exactly what the L2 state paid out to each chain.
+    function test_executionPaysWhatTheStateWithdrew() public {
+        Committed memory done = _commitAll();
+        uint256 blockCount = done.primary.length;
+        StoredBlockInfo memory last = done.primary[blockCount - 1];
+        StoredBlockInfo memory genesis = _genesisPrimary();
+        genesis.stateRoot = vm.parseJsonBytes32(json, ".genesisStateRoot");
+        _prove(genesis, last);
+        assertEq(primary.totalBlocksConfirmed(), last.blockNumber, "every block confirmed");
+
+        vm.startPrank(operator);
+        for (uint256 b = 0; b < blockCount; b++) {
+            primary.executeBlocks(_exec(done.primary[b], vm.parseJsonBytesArray(json, _key(b, "chainOps"))[0]));
+        }
+        vm.stopPrank();
+        for (uint16 c = 1; c < 3; c++) {
+            _confirmTo(_settlement(c), last.blockNumber, last.stateRoot);
+            for (uint256 k = 0; k < done.secondaryCount[c]; k++) {
+                StoredBlockInfo memory info = done.secondary[c][k];
+                uint256 b = info.blockNumber - 1;
+                vm.prank(operator);
+                _settlement(c).executeBlocks(_exec(info, vm.parseJsonBytesArray(json, _key(b, "chainOps"))[c]));
+            }
+            assertEq(_settlement(c).totalBlocksExecuted(), done.secondaryCount[c], "all of this chain's blocks");
+        }
+
+        uint256 count = vm.parseJsonUint(json, ".payoutCount");
+        for (uint256 i = 0; i < count; i++) {
+            string memory k = string.concat(".payouts[", _str(i), "]");
+            uint256 chain = vm.parseJsonUint(json, string.concat(k, ".chain"));
+            Settlement target = chain == 0 ? Settlement(address(primary)) : Settlement(address(_settlement(chain)));
+            assertEq(
+                target.pendingBalances(vm.parseJsonAddress(json, string.concat(k, ".owner")), 0),
+                vm.parseJsonUint(json, string.concat(k, ".amount")),
+                "claimable equals the state's payout"
+            );
         }
     }
 

@@ -16,6 +16,7 @@ interface Vm {
     function expectRevert(bytes4 revertData) external;
     function expectRevert() external;
     function warp(uint256 timestamp) external;
+    function assume(bool condition) external pure;
     function deal(address account, uint256 balance) external;
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function addr(uint256 privateKey) external pure returns (address);
@@ -30,6 +31,7 @@ interface Vm {
     function parseJsonBytes32Array(string calldata json, string calldata key) external pure returns (bytes32[] memory);
     function parseJsonBytesArray(string calldata json, string calldata key) external pure returns (bytes[] memory);
     function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
+    function parseJsonUintArray(string calldata json, string calldata key) external pure returns (uint256[] memory);
     function parseJsonAddress(string calldata json, string calldata key) external pure returns (address);
     function parseJsonString(string calldata json, string calldata key) external pure returns (string memory);
     function snapshotState() external returns (uint256);
