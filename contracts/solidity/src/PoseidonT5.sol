@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.30;
 
-import {POSEIDON_T5_TABLE, TAG_PUBDATA} from "./PoseidonConstants.sol";
+import {POSEIDON_T5_TABLE, TAG_NODE, TAG_PUBDATA} from "./PoseidonConstants.sol";
 import {IPoseidon} from "./interfaces/IPoseidon.sol";
 
 /// @title Poseidon over BN254's scalar field, exactly as nova-snark's sponge runs it
@@ -22,6 +22,10 @@ contract PoseidonT5 is IPoseidon {
 
     /// An input was not a canonical field element.
     error NotAFieldElement(uint256 value);
+    /// Merkle siblings were not three per level.
+    error SiblingsNotWholeLevels(uint256 length);
+    /// A leaf index does not fit the tree the siblings describe.
+    error IndexOutsideTree();
     /// Pubdata was not a whole number of records.
     error PubdataNotWholeRecords(uint256 length);
 
@@ -32,6 +36,28 @@ contract PoseidonT5 is IPoseidon {
         }
         if (tag >= Q) revert NotAFieldElement(tag);
         return _permute(POSEIDON_T5_TABLE, [tag, inputs[0], inputs[1], inputs[2], inputs[3]]);
+    }
+
+    /// @inheritdoc IPoseidon
+    function merkleRoot(uint256 index, uint256 leaf, uint256[] calldata siblings) external pure returns (uint256 node) {
+        if (siblings.length % 3 != 0) revert SiblingsNotWholeLevels(siblings.length);
+        if (leaf >= Q) revert NotAFieldElement(leaf);
+        bytes memory table = POSEIDON_T5_TABLE;
+        uint256[5] memory state;
+        node = leaf;
+        for (uint256 level = 0; level < siblings.length / 3; level++) {
+            uint256 position = index % 4;
+            state[0] = TAG_NODE;
+            uint256 k = level * 3;
+            for (uint256 c = 0; c < 4; c++) {
+                uint256 child = c == position ? node : siblings[k++];
+                if (child >= Q) revert NotAFieldElement(child);
+                state[c + 1] = child;
+            }
+            node = _permute(table, state);
+            index /= 4;
+        }
+        if (index != 0) revert IndexOutsideTree();
     }
 
     /// @inheritdoc IPoseidon

@@ -6,7 +6,7 @@ import {Settlement, SettlementConfig} from "./Settlement.sol";
 import {StoredBlockInfo, CommitBlockInfo} from "./Types.sol";
 import {IPoseidon} from "./interfaces/IPoseidon.sol";
 import {IVerifier, ProofPublicValues} from "./interfaces/IVerifier.sol";
-import {TAG_NODE, TAG_ACCOUNT, TAG_STATE} from "./PoseidonConstants.sol";
+import {TAG_ACCOUNT, TAG_STATE} from "./PoseidonConstants.sol";
 
 /// @notice A balance's Merkle proof against the state root, for exodus exits: the balance
 /// leaf up the account's balance tree (depth 5), the account leaf up the account tree
@@ -264,36 +264,19 @@ contract Primary is Settlement {
         emit Exit(proof.account, proof.token, proof.owner, proof.balance);
     }
 
-    /// The root of a quaternary Poseidon tree from a leaf and its siblings.
-    function _root(uint256 index, uint256 leaf, bytes32[] memory siblings) private view returns (uint256 node) {
-        node = leaf;
-        uint256 levels = siblings.length / 3;
-        for (uint256 level = 0; level < levels; level++) {
-            uint256 position = index % 4;
-            uint256[4] memory children;
-            uint256 k = 0;
-            for (uint256 c = 0; c < 4; c++) {
-                children[c] = c == position ? node : uint256(siblings[level * 3 + k++]);
-            }
-            node = poseidon.hash(TAG_NODE, children);
-            index /= 4;
-        }
-        if (index != 0) revert InvalidExitProof();
-    }
-
     function _root(uint256 index, uint256 leaf, bytes32[15] calldata siblings) private view returns (uint256) {
-        bytes32[] memory s = new bytes32[](15);
+        uint256[] memory s = new uint256[](15);
         for (uint256 i = 0; i < 15; i++) {
-            s[i] = siblings[i];
+            s[i] = uint256(siblings[i]);
         }
-        return _root(index, leaf, s);
+        return poseidon.merkleRoot(index, leaf, s);
     }
 
     function _root(uint256 index, uint256 leaf, bytes32[36] calldata siblings) private view returns (uint256) {
-        bytes32[] memory s = new bytes32[](36);
+        uint256[] memory s = new uint256[](36);
         for (uint256 i = 0; i < 36; i++) {
-            s[i] = siblings[i];
+            s[i] = uint256(siblings[i]);
         }
-        return _root(index, leaf, s);
+        return poseidon.merkleRoot(index, leaf, s);
     }
 }

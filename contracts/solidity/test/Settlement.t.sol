@@ -7,6 +7,7 @@ import {Primary} from "../src/Primary.sol";
 import {Secondary} from "../src/Secondary.sol";
 import {Settlement, SettlementConfig} from "../src/Settlement.sol";
 import {PoseidonT5} from "../src/PoseidonT5.sol";
+import {TAG_NODE} from "../src/PoseidonConstants.sol";
 import {PrecompileVerifier} from "../src/PrecompileVerifier.sol";
 import {IPoseidon} from "../src/interfaces/IPoseidon.sol";
 import {IVerifier, ProofPublicValues} from "../src/interfaces/IVerifier.sol";
@@ -257,6 +258,21 @@ contract SettlementTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(PoseidonT5.PubdataNotWholeRecords.selector, 63));
         poseidon.extendCommitment(0, new bytes(63));
         assertEq(poseidon.extendCommitment(5, ""), 5, "no records, no change");
+        vm.expectRevert(abi.encodeWithSelector(PoseidonT5.SiblingsNotWholeLevels.selector, 4));
+        poseidon.merkleRoot(0, 1, new uint256[](4));
+        vm.expectRevert(PoseidonT5.IndexOutsideTree.selector);
+        poseidon.merkleRoot(16, 1, new uint256[](6)); // two levels hold 16 leaves
+        uint256[] memory bad = new uint256[](3);
+        bad[2] = q;
+        vm.expectRevert(abi.encodeWithSelector(PoseidonT5.NotAFieldElement.selector, q));
+        poseidon.merkleRoot(0, 1, bad);
+        vm.expectRevert(abi.encodeWithSelector(PoseidonT5.NotAFieldElement.selector, q));
+        poseidon.merkleRoot(0, q, new uint256[](3));
+        // one level is one node hash, the leaf in its place among the siblings
+        uint256[] memory level = new uint256[](3);
+        (level[0], level[1], level[2]) = (7, 8, 9);
+        assertEq(poseidon.merkleRoot(2, 5, level), poseidon.hash(TAG_NODE, [uint256(7), 8, 5, 9]), "leaf at position 2");
+        assertEq(poseidon.merkleRoot(0, 5, new uint256[](0)), 5, "no levels: the leaf");
         uint256 two = poseidon.extendCommitment(poseidon.extendCommitment(0, Pubdata.noop()), Pubdata.noop());
         assertEq(poseidon.extendCommitment(0, bytes.concat(Pubdata.noop(), Pubdata.noop())), two, "a chain over records");
     }
