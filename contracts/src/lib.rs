@@ -6,6 +6,7 @@
 //! - [`attestation`]: the committee messages the contracts verify (DESIGN §6).
 //! - [`poseidon`]: nova-snark's Poseidon constants as the contracts use them; the Solidity
 //!   table is generated from here.
+//! - [`settlement`]: what each contract stores per block, and the commit calls, in Rust.
 //! - [`verifier`]: the input and output of the embedded chain's verifier precompile.
 //!
 //! The Solidity sources, their tests and the toolchain are described in `contracts/README.md`.
@@ -13,4 +14,5 @@
 pub mod attestation;
 pub mod bindings;
 pub mod poseidon;
+pub mod settlement;
 pub mod verifier;

@@ -31,8 +31,13 @@ fn poseidon_constants_are_current() {
 
 mod vectors {
     use alloy_primitives::{hex, B256};
+    use alloy_sol_types::SolCall;
     use manyfold_contracts::attestation::{attestation_digest, AttestationKind};
+    use manyfold_contracts::bindings::{Primary, Secondary};
     use manyfold_contracts::poseidon::{tag, CONTRACT_TAGS};
+    use manyfold_contracts::settlement::{
+        PrimaryBookkeeping, SecondaryBookkeeping, SettlementBlock,
+    };
     use manyfold_state::hashes::{ops_hash, SyncHashes, EMPTY};
     use manyfold_state::testing::{Action, Scenario};
     use manyfold_state::L2State;
@@ -120,6 +125,15 @@ mod vectors {
         let mut payouts: std::collections::BTreeMap<(u16, String), u128> = Default::default();
         let mut commitment = Fr::from(0u64);
         let mut sync = SyncHashes::genesis(CHAINS as usize);
+        let mut primary_books = PrimaryBookkeeping::genesis(
+            ChainId::new(0).unwrap(),
+            CHAINS as usize,
+            genesis_root,
+            Fr::from(0u64),
+        );
+        let mut secondary_books: Vec<SecondaryBookkeeping> = (1..CHAINS)
+            .map(|c| SecondaryBookkeeping::genesis(ChainId::new(c).unwrap(), genesis_root))
+            .collect();
         let mut requests = vec![];
         let mut blocks = vec![];
         // Then random blocks of valid ops from every kind, over all three chains.
@@ -133,6 +147,7 @@ mod vectors {
             let mut pubdata: Vec<OpPubdata> = vec![];
             let mut signatures: Vec<Vec<String>> = vec![vec![]; CHAINS as usize];
             let mut priority_ops = vec![0u64; CHAINS as usize];
+            let mut eth_signatures = vec![];
             loop {
                 let op = if random {
                     if pubdata.len() == RANDOM_BLOCK_OPS {
@@ -165,8 +180,11 @@ mod vectors {
                             "token": f.token.get(), "account": f.account.get(),
                         }))
                     }
-                    Op::ChangePubKey(c) => signatures[c.chain.get() as usize]
-                        .push(format!("0x{}", hex::encode(c.eth_signature.0))),
+                    Op::ChangePubKey(c) => {
+                        signatures[c.chain.get() as usize]
+                            .push(format!("0x{}", hex::encode(c.eth_signature.0)));
+                        eth_signatures.push((c.chain, c.eth_signature));
+                    }
                     _ => {}
                 }
                 pubdata.push(state.apply(&op).expect("valid").pubdata);
@@ -193,6 +211,37 @@ mod vectors {
             }
             let root = state.root();
             sync.advance(number, root, &pubdata);
+            // The Rust bookkeeping's prediction of what each contract stores.
+            let settlement_block = SettlementBlock {
+                number,
+                timestamp: 1_700_000_000u64 + number as u64,
+                state_root: root,
+                ops: &pubdata,
+                change_pubkey_signatures: &eth_signatures,
+            };
+            let primary_commit = primary_books.commit(&settlement_block);
+            let primary_stored = primary_commit.stored.hash();
+            let primary_calldata = Primary::commitBlocksCall {
+                last: primary_commit.previous.into(),
+                lastSyncHashes: primary_commit.previous_sync_hashes.clone(),
+                blocks: vec![primary_commit.block.clone()],
+            }
+            .abi_encode();
+            let mut secondary_calldata: Vec<Option<String>> = vec![];
+            let secondary_stored: Vec<Option<String>> = secondary_books
+                .iter_mut()
+                .map(|books| {
+                    let commit = books.commit(&settlement_block);
+                    secondary_calldata.push(commit.as_ref().map(|c| {
+                        let call = Secondary::commitCompressedBlocksCall {
+                            last: c.previous.into(),
+                            blocks: vec![c.block.clone()],
+                        };
+                        format!("0x{}", hex::encode(call.abi_encode()))
+                    }));
+                    commit.map(|c| b256(&c.stored.hash()))
+                })
+                .collect();
             let chains: Vec<ChainId> = (0..CHAINS).map(|c| ChainId::new(c).unwrap()).collect();
             blocks.push(json!({
                 "number": number,
@@ -207,6 +256,10 @@ mod vectors {
                 "syncHashes": sync.0.iter().map(b256).collect::<Vec<_>>(),
                 "commitment": fr(&commitment),
                 "priorityOps": priority_ops,
+                "primaryStoredHash": b256(&primary_stored),
+                "secondaryStoredHashes": secondary_stored,
+                "primaryCommitCalldata": format!("0x{}", hex::encode(primary_calldata)),
+                "secondaryCommitCalldata": secondary_calldata,
             }));
         }
 

@@ -150,6 +150,8 @@ contract VectorsTest is Fixture {
         vm.prank(operator);
         primary.commitBlocks(last, sync, _one(blk));
         assertEq(primary.storedBlockHashes(blk.blockNumber), keccak256(abi.encode(expected)), "primary stored block");
+        // ... which the node's Rust bookkeeping predicted too
+        assertEq(primary.storedBlockHashes(blk.blockNumber), vm.parseJsonBytes32(json, _key(b, "primaryStoredHash")), "rust's prediction");
         for (uint16 c = 1; c < 3; c++) {
             if (opsHashes[c] != EMPTY) {
                 assertEq(primary.expectedSyncHash(blk.blockNumber, c), syncHashes[c], "expected sync hash");
@@ -178,9 +180,43 @@ contract VectorsTest is Fixture {
         vm.prank(operator);
         _settlement(c).commitCompressedBlocks(prev, _one(compressed));
         assertEq(_settlement(c).storedBlockHashes(mine.blockSequence), keccak256(abi.encode(mine)), "secondary stored block");
+        assertEq(
+            _settlement(c).storedBlockHashes(mine.blockSequence),
+            vm.parseJsonBytes32(json, string.concat(_key(b, "secondaryStoredHashes"), "[", _str(c - 1), "]")),
+            "rust's prediction"
+        );
         // The secondary's sync hash reaches the primary and matches.
         _syncFrom(_settlement(c), compressed.blockNumber, syncHash);
         assertEq(primary.expectedSyncHash(compressed.blockNumber, c), 0, "sync hash matched");
+    }
+
+    /// The commit calls the node's Rust bookkeeping builds (through the alloy bindings)
+    /// are accepted as they are, and store what it predicted.
+    function test_rustBuiltCommitCallsAreAccepted() public {
+        _fileRequests();
+        uint256 blockCount = vm.parseJsonUint(json, ".blockCount");
+        uint32[3] memory sequence;
+        for (uint256 b = 0; b < blockCount; b++) {
+            vm.prank(operator);
+            (bool ok, bytes memory err) = address(primary).call(vm.parseJsonBytes(json, _key(b, "primaryCommitCalldata")));
+            assertTrue(ok, string(err));
+            assertEq(primary.storedBlockHashes(uint32(b + 1)), vm.parseJsonBytes32(json, _key(b, "primaryStoredHash")), "primary");
+            bytes[] memory chainOps = vm.parseJsonBytesArray(json, _key(b, "chainOps"));
+            for (uint16 c = 1; c < 3; c++) {
+                if (chainOps[c].length == 0) continue;
+                string memory k = string.concat("[", _str(c - 1), "]");
+                vm.prank(operator);
+                (ok, err) = address(_settlement(c)).call(
+                    vm.parseJsonBytes(json, string.concat(_key(b, "secondaryCommitCalldata"), k))
+                );
+                assertTrue(ok, string(err));
+                assertEq(
+                    _settlement(c).storedBlockHashes(++sequence[c]),
+                    vm.parseJsonBytes32(json, string.concat(_key(b, "secondaryStoredHashes"), k)),
+                    "secondary"
+                );
+            }
+        }
     }
 
     /// After proof, agreement and confirmation, executing every block on every chain
