@@ -22,6 +22,7 @@ contract Secondary is Settlement {
 
     error StaleConfirmation(uint32 confirmed, uint32 got);
     error ConfirmationMismatch(uint32 blockNumber);
+    error CannotRevertConfirmed(uint32 blockNumber);
 
     constructor(SettlementConfig memory config, uint16 primaryChainId_) Settlement(config) {
         if (primaryChainId_ == config.chainId || primaryChainId_ >= 16) revert InvalidConfig("primary chain id");
@@ -103,7 +104,11 @@ contract Secondary is Settlement {
         return true;
     }
 
-    function _onRevert(StoredBlockInfo calldata) internal pure override {}
+    /// A block the primary confirmed has been executed there; this chain must execute it
+    /// too, never drop it.
+    function _onRevert(StoredBlockInfo calldata info) internal view override {
+        if (info.blockNumber <= confirmedBlockNumber) revert CannotRevertConfirmed(info.blockNumber);
+    }
 
     /// DESIGN §4: a secondary refunds the requests no committed block consumed. (Requests
     /// consumed by committed blocks may be in the primary's exit root.)

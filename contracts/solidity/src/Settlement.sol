@@ -451,8 +451,9 @@ abstract contract Settlement {
         }
     }
 
-    /// @notice Reverts the latest committed, unexecuted blocks, newest first.
-    function revertBlocks(StoredBlockInfo[] calldata blocks) external onlyOperator nonReentrant {
+    /// @notice Reverts the latest committed, unexecuted blocks, newest first. Not in exodus
+    /// mode: what is committed then decides what a secondary refunds.
+    function revertBlocks(StoredBlockInfo[] calldata blocks) external onlyOperator notExodus nonReentrant {
         if (blocks.length == 0) revert NothingToRevert();
         for (uint256 b = 0; b < blocks.length; b++) {
             StoredBlockInfo calldata info = blocks[b];

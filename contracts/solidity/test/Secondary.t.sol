@@ -150,7 +150,25 @@ contract SecondaryTest is Fixture {
         secondary1.revertBlocks(_revertList(a));
         assertEq(secondary1.totalBlocksCommitted(), 0, "reverted");
         assertEq(secondary1.totalCommittedPriorityRequests(), 0, "request back in the queue");
-        _commit(_genesisSecondary(), 3, Pubdata.deposit(1, 1, 0, 1 ether, carol), 1);
+        StoredBlockInfo memory b = _commit(_genesisSecondary(), 3, Pubdata.deposit(1, 1, 0, 1 ether, carol), 1);
+
+        // once the primary has confirmed (and executed) it, the block stays
+        _confirmTo(secondary1, 3, b.stateRoot);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(Secondary.CannotRevertConfirmed.selector, 3));
+        secondary1.revertBlocks(_revertList(b));
+    }
+
+    function test_noRevertsInExodus() public {
+        _depositOn1(1 ether);
+        StoredBlockInfo memory a = _commit(_genesisSecondary(), 2, Pubdata.deposit(1, 1, 0, 1 ether, carol), 1);
+        _depositOn1(1 ether);
+        vm.warp(block.timestamp + EXPIRY + 1);
+        secondary1.activateExodusMode();
+        // reverting now would make the committed deposit refundable: refused
+        vm.prank(operator);
+        vm.expectRevert(Settlement.InExodusMode.selector);
+        secondary1.revertBlocks(_revertList(a));
     }
 
     function test_constructorRejectsItselfAsPrimary() public {
