@@ -50,6 +50,8 @@ mod vectors {
 
     pub(super) const PATH: &str = "solidity/test/vectors/block-hashes.json";
     const CHAINS: u16 = 3;
+    /// Token 0 is each chain's native coin; token 1 an 18-decimal ERC-20.
+    const TOKENS: u16 = 2;
     const RANDOM_BLOCKS: usize = 6;
     const RANDOM_BLOCK_OPS: usize = 12;
 
@@ -69,7 +71,7 @@ mod vectors {
     /// machine: first deposits and key registrations; a transfer, withdrawals to two
     /// chains and a full exit; a block that touches no chain; then random valid blocks.
     pub(super) fn generate() -> String {
-        let mut scenario = Scenario::new(4, CHAINS, 1);
+        let mut scenario = Scenario::new(4, CHAINS, TOKENS);
         let mut state = L2State::new();
         let blocks_actions: Vec<Vec<Action>> = vec![
             vec![
@@ -84,6 +86,12 @@ mod vectors {
                     chain: 1,
                     token: 0,
                     amount: eth(50),
+                },
+                Action::Deposit {
+                    user: 0,
+                    chain: 1,
+                    token: 1,
+                    amount: eth(20),
                 },
                 Action::ChangePubKey { user: 0, chain: 0 },
                 Action::ChangePubKey { user: 1, chain: 1 },
@@ -122,7 +130,7 @@ mod vectors {
         ];
         let genesis_root = state.root();
         // What each (chain, owner) is paid once every block is executed everywhere.
-        let mut payouts: std::collections::BTreeMap<(u16, String), u128> = Default::default();
+        let mut payouts: std::collections::BTreeMap<(u16, String, u16), u128> = Default::default();
         let mut commitment = Fr::from(0u64);
         let mut sync = SyncHashes::genesis(CHAINS as usize);
         let mut primary_books = PrimaryBookkeeping::genesis(
@@ -195,17 +203,19 @@ mod vectors {
                     chain,
                     amount,
                     address,
+                    token,
                     ..
                 }
                 | OpPubdata::FullExit {
                     chain,
                     amount,
                     address,
+                    token,
                     ..
                 } = record
                 {
                     *payouts
-                        .entry((chain.get(), address.to_string()))
+                        .entry((chain.get(), address.to_string(), token.get()))
                         .or_default() += amount.0;
                 }
             }
@@ -263,31 +273,36 @@ mod vectors {
             }));
         }
 
-        // An exit proof of a funded user's token 0 against the last state.
-        let token0 = TokenId::new(0).unwrap();
-        let (owner, user0) = scenario
+        // Exit proofs of one account's two tokens against the last state.
+        let tokens = [TokenId::new(0).unwrap(), TokenId::new(1).unwrap()];
+        let (owner, account) = scenario
             .users
             .iter()
             .filter_map(|u| Some((u.address, state.account_id_of(&u.address)?)))
-            .find(|(_, id)| state.balance(*id, token0).0 > 0)
-            .expect("someone holds token 0");
-        let proof = state.exit_proof(user0, token0);
-        assert!(proof.verify(state.root()));
+            .find(|(_, id)| tokens.iter().all(|t| state.balance(*id, *t).0 > 0))
+            .expect("someone holds both tokens");
         let flat = |path: &manyfold_state::tree::MerklePath| -> Vec<String> {
             path.0.iter().flatten().map(fr).collect()
         };
-        let exit = json!({
-            "account": user0.get(),
-            "token": 0,
-            "balance": state.balance(user0, token0).0.to_string(),
-            "owner": owner.to_string(),
-            "pubkeyHash": fr(&proof.account.pubkey_hash.0),
-            "nonce": proof.account.nonce.0,
-            "balanceSiblings": flat(&proof.balance.path),
-            "accountSiblings": flat(&proof.account.path),
-            "reservesRoot": fr(&proof.account.reserves_root),
-            "stateRoot": fr(&state.root()),
-        });
+        let exits: Vec<Value> = tokens
+            .iter()
+            .map(|token| {
+                let proof = state.exit_proof(account, *token);
+                assert!(proof.verify(state.root()));
+                json!({
+                    "account": account.get(),
+                    "token": token.get(),
+                    "balance": state.balance(account, *token).0.to_string(),
+                    "owner": owner.to_string(),
+                    "pubkeyHash": fr(&proof.account.pubkey_hash.0),
+                    "nonce": proof.account.nonce.0,
+                    "balanceSiblings": flat(&proof.balance.path),
+                    "accountSiblings": flat(&proof.account.path),
+                    "reservesRoot": fr(&proof.account.reserves_root),
+                })
+            })
+            .collect();
+        let exit = json!({ "stateRoot": fr(&state.root()), "proofs": exits });
 
         let poseidon: Vec<Value> = CONTRACT_TAGS
             .iter()
@@ -318,8 +333,8 @@ mod vectors {
             "requests": requests,
             "blockCount": blocks.len(),
             "payoutCount": payouts.len(),
-            "payouts": payouts.iter().map(|((chain, owner), amount)| json!({
-                "chain": chain, "owner": owner, "amount": amount.to_string(),
+            "payouts": payouts.iter().map(|((chain, owner, token), amount)| json!({
+                "chain": chain, "owner": owner, "token": token, "amount": amount.to_string(),
             })).collect::<Vec<_>>(),
             "blocks": blocks,
             "exit": exit,

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Fixture} from "./utils/Fixture.sol";
+import {TestToken} from "./utils/Mocks.sol";
 import {Primary, ExitProof} from "../src/Primary.sol";
 import {Secondary} from "../src/Secondary.sol";
 import {Settlement, SettlementConfig} from "../src/Settlement.sol";
@@ -14,12 +15,19 @@ import {StoredBlockInfo, CommitBlockInfo} from "../src/Types.sol";
 /// pubdata commitment, Poseidon, attestation digest and exit proof must equal the node's.
 contract VectorsTest is Fixture {
     string internal json;
+    TestToken internal erc20;
 
     function setUp() public override {
         super.setUp();
         json = vm.readFile(string.concat(vm.projectRoot(), "/solidity/test/vectors/block-hashes.json"));
         assertEq(vm.parseJsonUint(json, ".chains"), CHAINS, "the vectors' chain count");
         _deploy(vm.parseJsonBytes32(json, ".genesisStateRoot"), vm.parseJsonBytes32(json, ".genesisCommitment"));
+        erc20 = new TestToken();
+        vm.startPrank(governor);
+        primary.addToken(1, address(erc20), 18);
+        secondary1.addToken(1, address(erc20), 18);
+        secondary2.addToken(1, address(erc20), 18);
+        vm.stopPrank();
     }
 
     function _key(uint256 b, string memory field) internal pure returns (string memory) {
@@ -35,21 +43,32 @@ contract VectorsTest is Fixture {
     }
 
     /// Files the vector's priority requests on their chains, in order.
+    /// Files the vector's priority requests on their chains, in order: token 0 is the
+    /// native coin, token 1 the ERC-20 registered in setUp.
     function _fileRequests() internal {
         uint256 count = vm.parseJsonUint(json, ".requestCount");
         for (uint256 i = 0; i < count; i++) {
             string memory k = string.concat(".requests[", _str(i), "]");
             uint256 chain = vm.parseJsonUint(json, string.concat(k, ".chain"));
             address owner = vm.parseJsonAddress(json, string.concat(k, ".owner"));
-            address target = chain == 0 ? address(primary) : address(_settlement(chain));
+            uint16 token = uint16(vm.parseJsonUint(json, string.concat(k, ".token")));
+            Settlement target = chain == 0 ? Settlement(address(primary)) : Settlement(address(_settlement(chain)));
             if (keccak256(bytes(vm.parseJsonString(json, string.concat(k, ".kind")))) == keccak256("deposit")) {
                 uint256 amount = vm.parseJsonUint(json, string.concat(k, ".amount"));
-                vm.deal(owner, amount);
-                vm.prank(owner);
-                Primary(payable(target)).depositNative{value: amount}(owner);
+                if (token == 0) {
+                    vm.deal(owner, amount);
+                    vm.prank(owner);
+                    target.depositNative{value: amount}(owner);
+                } else {
+                    erc20.mint(owner, amount);
+                    vm.startPrank(owner);
+                    erc20.approve(address(target), amount);
+                    target.depositERC20(token, amount, owner);
+                    vm.stopPrank();
+                }
             } else {
                 vm.prank(owner);
-                Primary(payable(target)).requestFullExit(uint32(vm.parseJsonUint(json, string.concat(k, ".account"))), 0);
+                target.requestFullExit(uint32(vm.parseJsonUint(json, string.concat(k, ".account"))), token);
             }
         }
     }
@@ -252,50 +271,69 @@ contract VectorsTest is Fixture {
             uint256 chain = vm.parseJsonUint(json, string.concat(k, ".chain"));
             Settlement target = chain == 0 ? Settlement(address(primary)) : Settlement(address(_settlement(chain)));
             assertEq(
-                target.pendingBalances(vm.parseJsonAddress(json, string.concat(k, ".owner")), 0),
+                target.pendingBalances(
+                    vm.parseJsonAddress(json, string.concat(k, ".owner")), uint16(vm.parseJsonUint(json, string.concat(k, ".token")))
+                ),
                 vm.parseJsonUint(json, string.concat(k, ".amount")),
                 "claimable equals the state's payout"
             );
         }
     }
 
-    /// The exit proof manyfold-state produced verifies on-chain against its state root.
-    function test_exitProofFromManyfoldStateVerifies() public {
+    /// The exit proofs manyfold-state produced (one account, two tokens) verify on-chain
+    /// against its state root; each pays once.
+    function test_exitProofsFromManyfoldStateVerifyAndPayOncePerToken() public {
         bytes32 root = vm.parseJsonBytes32(json, ".exit.stateRoot");
         primary = new Primary(_config(0, root), CHAINS, IVerifier(address(verifier)), IPoseidon(address(poseidon)), 0);
-        vm.prank(governor);
+        vm.startPrank(governor);
         primary.addToken(0, address(0), 18);
-        vm.deal(address(primary), 1000 ether);
+        primary.addToken(1, address(erc20), 18);
+        vm.stopPrank();
         // An expired request puts the primary in exodus mode at genesis.
         primary.depositNative{value: 1 ether}(address(0xD));
         vm.warp(block.timestamp + EXPIRY + 1);
         primary.activateExodusMode();
-
-        ExitProof memory p;
-        p.account = uint32(vm.parseJsonUint(json, ".exit.account"));
-        p.token = 0;
-        p.balance = uint128(vm.parseJsonUint(json, ".exit.balance"));
-        p.owner = vm.parseJsonAddress(json, ".exit.owner");
-        p.pubkeyHash = vm.parseJsonBytes32(json, ".exit.pubkeyHash");
-        p.nonce = uint32(vm.parseJsonUint(json, ".exit.nonce"));
-        bytes32[] memory b = vm.parseJsonBytes32Array(json, ".exit.balanceSiblings");
-        bytes32[] memory a = vm.parseJsonBytes32Array(json, ".exit.accountSiblings");
-        for (uint256 i = 0; i < 15; i++) {
-            p.balanceSiblings[i] = b[i];
-        }
-        for (uint256 i = 0; i < 36; i++) {
-            p.accountSiblings[i] = a[i];
-        }
-        p.reservesRoot = vm.parseJsonBytes32(json, ".exit.reservesRoot");
         StoredBlockInfo memory genesis = _genesisPrimary();
         genesis.stateRoot = root;
 
+        ExitProof[2] memory proofs = [_exitProof(0), _exitProof(1)];
         uint256 gasBefore = gasleft();
-        primary.exit(genesis, p);
+        primary.exit(genesis, proofs[0]);
         log("gas: exodus exit (19 Poseidon hashes)", gasBefore - gasleft());
-        assertEq(primary.pendingBalances(p.owner, 0), p.balance, "exit credited");
+        primary.exit(genesis, proofs[1]);
+        for (uint256 t = 0; t < 2; t++) {
+            assertEq(primary.pendingBalances(proofs[t].owner, proofs[t].token), proofs[t].balance, "exit credited");
+            vm.expectRevert(abi.encodeWithSelector(Primary.AlreadyExited.selector, proofs[t].account, proofs[t].token));
+            primary.exit(genesis, proofs[t]);
+        }
+        // a proof of another balance than the tree holds fails
+        proofs[0].balance += 1;
+        primary = new Primary(_config(0, root), CHAINS, IVerifier(address(verifier)), IPoseidon(address(poseidon)), 0);
+        vm.prank(governor);
+        primary.addToken(0, address(0), 18);
+        primary.depositNative{value: 1 ether}(address(0xD));
+        vm.warp(block.timestamp + EXPIRY + 1);
+        primary.activateExodusMode();
+        vm.expectRevert(Primary.InvalidExitProof.selector);
+        primary.exit(genesis, proofs[0]);
+    }
 
-        vm.expectRevert(abi.encodeWithSelector(Primary.AlreadyExited.selector, p.account, 0));
-        primary.exit(genesis, p);
+    function _exitProof(uint256 i) internal view returns (ExitProof memory p) {
+        string memory k = string.concat(".exit.proofs[", _str(i), "]");
+        p.account = uint32(vm.parseJsonUint(json, string.concat(k, ".account")));
+        p.token = uint16(vm.parseJsonUint(json, string.concat(k, ".token")));
+        p.balance = uint128(vm.parseJsonUint(json, string.concat(k, ".balance")));
+        p.owner = vm.parseJsonAddress(json, string.concat(k, ".owner"));
+        p.pubkeyHash = vm.parseJsonBytes32(json, string.concat(k, ".pubkeyHash"));
+        p.nonce = uint32(vm.parseJsonUint(json, string.concat(k, ".nonce")));
+        bytes32[] memory b = vm.parseJsonBytes32Array(json, string.concat(k, ".balanceSiblings"));
+        bytes32[] memory a = vm.parseJsonBytes32Array(json, string.concat(k, ".accountSiblings"));
+        for (uint256 j = 0; j < 15; j++) {
+            p.balanceSiblings[j] = b[j];
+        }
+        for (uint256 j = 0; j < 36; j++) {
+            p.accountSiblings[j] = a[j];
+        }
+        p.reservesRoot = vm.parseJsonBytes32(json, string.concat(k, ".reservesRoot"));
     }
 }
