@@ -103,6 +103,12 @@ contract GasTest is Fixture {
             assertTrue(perOp > 0, "an op costs gas");
         }
         log("gas per op, commitCompressedBlocks: Withdraw", (_secondaryCommitGas(MANY) - _secondaryCommitGas(1)) / (MANY - 1));
+        uint256 g0 = gasleft();
+        poseidon.extendCommitment(0, new bytes(64));
+        uint256 g1 = gasleft();
+        poseidon.extendCommitment(0, new bytes(64 * MANY));
+        uint256 g2 = gasleft();
+        log("gas per Poseidon permutation (extendCommitment)", ((g1 - g2) - (g0 - g1)) / (MANY - 1));
         log("gas per op, executeBlocks: Withdraw", (_executeGas(MANY) - _executeGas(1)) / (MANY - 1));
     }
 }
