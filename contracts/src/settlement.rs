@@ -39,6 +39,20 @@ pub struct StoredBlock {
 }
 
 impl StoredBlock {
+    /// Block 0 as a constructor stores it: the genesis state, no ops.
+    pub fn genesis(state_root: B256, sync_hash: B256, commitment: B256) -> Self {
+        Self {
+            block_number: 0,
+            block_sequence: 0,
+            priority_operations: 0,
+            timestamp: 0,
+            state_root,
+            ops_hash: EMPTY,
+            sync_hash,
+            commitment,
+        }
+    }
+
     /// `keccak256(abi.encode(info))`, what the contract keeps in `storedBlockHashes`.
     pub fn hash(&self) -> B256 {
         let word = |x: u64| B256::from(U256::from(x));
@@ -165,16 +179,11 @@ impl PrimaryBookkeeping {
         let sync = SyncHashes::genesis(chains);
         Self {
             chain,
-            last: StoredBlock {
-                block_number: 0,
-                block_sequence: 0,
-                priority_operations: 0,
-                timestamp: 0,
-                state_root: fr_to_b256(&genesis_root),
-                ops_hash: EMPTY,
-                sync_hash: sync_digest(&sync.0),
-                commitment: fr_to_b256(&genesis_commitment),
-            },
+            last: StoredBlock::genesis(
+                fr_to_b256(&genesis_root),
+                sync_digest(&sync.0),
+                fr_to_b256(&genesis_commitment),
+            ),
             commitment: genesis_commitment,
             sync,
         }
@@ -256,16 +265,7 @@ impl SecondaryBookkeeping {
     pub fn genesis(chain: ChainId, genesis_root: Fr) -> Self {
         Self {
             chain,
-            last: StoredBlock {
-                block_number: 0,
-                block_sequence: 0,
-                priority_operations: 0,
-                timestamp: 0,
-                state_root: fr_to_b256(&genesis_root),
-                ops_hash: EMPTY,
-                sync_hash: EMPTY,
-                commitment: B256::ZERO,
-            },
+            last: StoredBlock::genesis(fr_to_b256(&genesis_root), EMPTY, B256::ZERO),
         }
     }
 
