@@ -474,10 +474,11 @@ abstract contract Settlement {
 
     /// @notice Sends `owner` its whole claimable balance of `tokenId`.
     function withdrawPendingBalance(address payable owner, uint16 tokenId) external nonReentrant {
+        // (an unregistered id reads as the native coin's zero address: refuse it outright)
+        address token = _token(tokenId).token;
         uint256 amount = pendingBalances[owner][tokenId];
         if (amount == 0) revert NothingToWithdraw();
         pendingBalances[owner][tokenId] = 0;
-        address token = tokens[tokenId].token;
         if (token == address(0)) {
             (bool ok,) = owner.call{value: amount}("");
             if (!ok) revert TokenTransferFailed(tokenId);

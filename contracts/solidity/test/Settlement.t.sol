@@ -189,6 +189,8 @@ contract SettlementTest is Fixture {
         assertEq(secondary1.pendingBalances(address(0xE), 7), 2.5e6, "18 decimals to 6");
         secondary1.withdrawPendingBalance(payable(address(0xE)), 7);
         assertEq(usdc.balanceOf(address(0xE)), 2.5e6, "paid in the local token");
+        vm.expectRevert(abi.encodeWithSelector(Settlement.TokenNotRegistered.selector, 8));
+        secondary1.withdrawPendingBalance(payable(address(0xE)), 8);
     }
 
     function test_aReenteringRecipientIsPaidOnce() public {
