@@ -88,11 +88,7 @@ fn bad_requests_get_their_error_codes_and_change_nothing() {
         let bob = User::from_seed(2);
         let ids = fund(&client, &[(&alice, 100), (&bob, 1)], 0).await;
         let (a, b) = (ids[0], ids[1]);
-        let key = client
-            .send_transaction(register_key(&alice, a, 0))
-            .await
-            .unwrap();
-        receipt(&client, key).await;
+        submit(&client, register_key(&alice, a, 0)).await;
         let first = client
             .send_transaction(transfer(&alice, a, b, 10, 1))
             .await
@@ -246,14 +242,7 @@ fn a_full_mempool_refuses_with_its_limit_and_keeps_what_it_has() {
         let alice = User::from_seed(1);
         let bob = User::from_seed(2);
         let a = fund(&client, &[(&alice, 100), (&bob, 1)], 0).await[0];
-        receipt(
-            &client,
-            client
-                .send_transaction(register_key(&alice, a, 0))
-                .await
-                .unwrap(),
-        )
-        .await;
+        submit(&client, register_key(&alice, a, 0)).await;
         node.stop().await;
     });
     // Restart with blocks that never seal, so the pool fills up.

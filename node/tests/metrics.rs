@@ -48,14 +48,7 @@ fn metrics_endpoint_reports_actor_and_chain_figures() {
             .await
             .unwrap();
         let a = account_of(&client, &alice).await;
-        receipt(
-            &client,
-            client
-                .send_transaction(register_key(&alice, a, 0))
-                .await
-                .unwrap(),
-        )
-        .await;
+        submit(&client, register_key(&alice, a, 0)).await;
 
         let text = tokio::task::spawn_blocking(move || scrape(metrics_addr))
             .await

@@ -54,14 +54,7 @@ fn sealed_blocks_are_proven_and_proving_resumes_after_a_restart() {
         let client = http(node.rpc_addr);
         let ids = fund(&client, &[(&alice, 1_000), (&bob, 10)], 0).await;
         let (a, b) = (ids[0], ids[1]);
-        receipt(
-            &client,
-            client
-                .send_transaction(register_key(&alice, a, 0))
-                .await
-                .unwrap(),
-        )
-        .await;
+        submit(&client, register_key(&alice, a, 0)).await;
         let r = receipt(
             &client,
             client

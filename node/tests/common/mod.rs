@@ -105,6 +105,12 @@ pub async fn receipt(client: &HttpClient, hash: B256) -> Receipt {
     }
 }
 
+/// Sends `tx` and waits for its receipt.
+pub async fn submit(client: &HttpClient, tx: L2Tx) -> Receipt {
+    let hash = client.send_transaction(tx).await.unwrap();
+    receipt(client, hash).await
+}
+
 /// Polls until the account of `user` exists, returning its id.
 pub async fn account_of(client: &HttpClient, user: &User) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(30);
