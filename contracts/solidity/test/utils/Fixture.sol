@@ -166,12 +166,10 @@ abstract contract Fixture is TestBase {
 
     /// The test's own model of DESIGN §2: chain c's ops hash of a block.
     function _opsHash(bytes memory pubdata, uint16 chain) internal pure returns (bytes32 h) {
+        bytes memory ops = _chainOps(pubdata, chain);
         h = EMPTY;
-        for (uint256 i = 0; i < pubdata.length / 64; i++) {
-            uint8 t = uint8(pubdata[i * 64]);
-            if (t == 0 || t == 2) continue;
-            uint16 c = (uint16(uint8(pubdata[i * 64 + 1])) << 8) | uint16(uint8(pubdata[i * 64 + 2]));
-            if (c == chain) h = keccak256(abi.encodePacked(h, _record(pubdata, i)));
+        for (uint256 i = 0; i < ops.length / 64; i++) {
+            h = keccak256(abi.encodePacked(h, _record(ops, i)));
         }
     }
 
