@@ -59,14 +59,7 @@ pub fn sign_attestation(key: &SigningKey, digest: B256) -> [u8; 65] {
     let (signature, recovery) = key
         .sign_prehash_recoverable(personal_digest(digest).as_slice())
         .expect("a 32-byte prehash is always signable");
-    // k256 signs with low s already; normalise anyway, flipping the recovery bit with it.
-    let (signature, recovery) = match signature.normalize_s() {
-        Some(normalised) => (
-            normalised,
-            k256::ecdsa::RecoveryId::from_byte(recovery.to_byte() ^ 1).unwrap(),
-        ),
-        None => (signature, recovery),
-    };
+    // k256 always signs with a low s, which is what the contracts accept.
     let mut out = [0u8; 65];
     out[..64].copy_from_slice(&signature.to_bytes());
     out[64] = 27 + recovery.to_byte();

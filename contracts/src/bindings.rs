@@ -1,8 +1,9 @@
 //! Call, event and error types of the settlement contracts, from the committed artifacts.
 //!
-//! Each contract is a module of its own name (`Primary`, `Secondary`, `PoseidonT5`,
-//! `PrecompileVerifier`, `IVerifier`, `IPoseidon`), with e.g. `Primary::commitBlocksCall`
-//! to ABI-encode a commit and `Primary::BlockCommit` to decode its log.
+//! Each deployable contract is a module of its own name (`Primary`, `Secondary`,
+//! `PoseidonT5`, `PrecompileVerifier`), with e.g. `Primary::commitBlocksCall` to ABI-encode
+//! a commit and `Primary::BlockCommit` to decode its log. (The artifacts also carry the
+//! `IVerifier` and `IPoseidon` ABIs, for integrators binding their own implementations.)
 #![allow(missing_docs, clippy::too_many_arguments)]
 
 use alloy_primitives::{hex, Address, Bytes};

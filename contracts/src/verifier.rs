@@ -5,7 +5,7 @@
 //! otherwise. Its input is
 //! `abi.encode(oldStateRoot, oldCommitment, newStateRoot, newCommitment, uint64 steps, bytes proof)`.
 
-use alloy_primitives::{Address, Bytes, B256, U256};
+use alloy_primitives::{Bytes, B256, U256};
 use alloy_sol_types::{sol, SolValue};
 
 pub use crate::bindings::VERIFIER_PRECOMPILE;
@@ -48,11 +48,6 @@ impl VerifierInput {
 /// The precompile's answer.
 pub fn verifier_output(valid: bool) -> Bytes {
     Bytes::from(B256::from(U256::from(valid as u8)).to_vec())
-}
-
-/// Whether `address` is the precompile's.
-pub fn is_verifier_precompile(address: Address) -> bool {
-    address == VERIFIER_PRECOMPILE
 }
 
 #[cfg(test)]
@@ -103,6 +98,5 @@ mod tests {
         assert_eq!(verifier_output(true).len(), 32);
         assert_eq!(verifier_output(true)[31], 1);
         assert_eq!(verifier_output(false), Bytes::from(vec![0u8; 32]));
-        assert!(is_verifier_precompile(VERIFIER_PRECOMPILE));
     }
 }
