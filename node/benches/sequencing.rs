@@ -52,7 +52,10 @@ fn main() {
             for (i, user) in wallets.iter().enumerate() {
                 let account = AccountId::new(i as u32).unwrap();
                 let pubkey_hash = user.l2.public_key().hash();
-                let eth_signature = sign_change_pubkey(&user.eth, pubkey_hash, Nonce(0), account);
+                let chains = manyfold_types::ChainSet::local(1);
+                let domain = chains.domain(manyfold_types::ChainId::new(0).unwrap()).unwrap();
+                let eth_signature =
+                    sign_change_pubkey(domain, &user.eth, pubkey_hash, Nonce(0), account);
                 let tx = L2Tx::ChangePubKey(ChangePubKey { account, chain, pubkey_hash, nonce: Nonce(0), eth_signature });
                 last = Some(client.send_transaction(tx).await.unwrap());
             }

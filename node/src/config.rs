@@ -72,6 +72,15 @@ pub struct ChainConfig {
     pub kind: String,
     /// Whether this chain verifies proofs (exactly one does).
     pub primary: bool,
+    /// The chain's EVM chain id, which ChangePubKey signatures bind. Until deployments are
+    /// read from the chains themselves, a chain without one gets the local placeholder of
+    /// `ChainSet::local` (31337 + its index).
+    #[serde(default)]
+    pub evm_chain_id: Option<u64>,
+    /// The chain's settlement contract, which ChangePubKey signatures bind (placeholder
+    /// as for `evm_chain_id`).
+    #[serde(default)]
+    pub settlement: Option<manyfold_types::Address>,
 }
 
 impl Default for NodeConfig {
@@ -96,6 +105,29 @@ impl Default for NodeConfig {
 }
 
 impl NodeConfig {
+    /// The chain set the L2 state is fixed to (DESIGN §1): the configured chains in order,
+    /// or, for a node that settles nowhere yet, one local chain (id 0) so that it can
+    /// still sequence deposits injected for development.
+    pub fn chain_set(&self) -> manyfold_types::ChainSet {
+        if self.chains.is_empty() {
+            return manyfold_types::ChainSet::local(1);
+        }
+        let placeholders = manyfold_types::ChainSet::local(self.chains.len());
+        let domains = self
+            .chains
+            .iter()
+            .zip(placeholders.ids())
+            .map(|(c, id)| {
+                let placeholder = placeholders.domain(id).expect("ids are members");
+                manyfold_types::ChainDomain {
+                    evm_chain_id: c.evm_chain_id.unwrap_or(placeholder.evm_chain_id),
+                    settlement: c.settlement.unwrap_or(placeholder.settlement),
+                }
+            })
+            .collect();
+        manyfold_types::ChainSet::new(domains).expect("validated: 1 to ChainId::MAX + 1 chains")
+    }
+
     /// The defaults of `manyfold devnet`: its own data directory, priority injection on,
     /// proving on with an insecure local powers-of-tau setup.
     pub fn devnet() -> Self {
@@ -338,11 +370,15 @@ mod tests {
                     name: "a".into(),
                     kind: "embedded".into(),
                     primary: false,
+                    evm_chain_id: None,
+                    settlement: None,
                 },
                 ChainConfig {
                     name: "b".into(),
                     kind: "embedded".into(),
                     primary: false,
+                    evm_chain_id: Some(5),
+                    settlement: None,
                 },
             ],
             ..NodeConfig::default()
@@ -353,6 +389,12 @@ mod tests {
         ));
         config.chains[0].primary = true;
         config.validate().unwrap();
+        let set = config.chain_set();
+        assert_eq!(set.len(), 2);
+        let b = set
+            .domain(manyfold_types::ChainId::new(1).unwrap())
+            .unwrap();
+        assert_eq!(b.evm_chain_id, 5);
     }
 }
 

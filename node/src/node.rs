@@ -66,8 +66,10 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         SledStorage::open(config.data_dir.join("db"))
             .map_err(|e| NodeError::Storage(e.to_string()))?,
     );
+    let chain_set = config.chain_set();
     let state: SharedState = Arc::new(RwLock::new(
-        L2State::open(storage.as_ref()).map_err(|e| NodeError::Storage(e.to_string()))?,
+        L2State::open(storage.as_ref(), chain_set.clone())
+            .map_err(|e| NodeError::Storage(e.to_string()))?,
     ));
     let blocks = BlockStore::new(storage.clone());
     let cursor = blocks
@@ -101,6 +103,7 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
                 storage.clone(),
                 params_dir,
                 ptau,
+                chain_set,
                 builder.subscribe(),
             )
             .start_actor(timeout),
@@ -112,7 +115,7 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
 
     if config.chains.is_empty() {
         tracing::warn!(
-            "no settlement chains configured: the node sequences blocks but settles nowhere"
+            "no settlement chains configured: the node sequences blocks for one local chain (id 0) but settles nowhere"
         );
     }
     let chains = config

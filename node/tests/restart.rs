@@ -70,7 +70,7 @@ fn acknowledged_transactions_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let rpc: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let users: Vec<User> = (0..4).map(|i| User::from_seed(100 + i)).collect();
-    let mut reference = L2State::new();
+    let mut reference = L2State::new(manyfold_types::ChainSet::local(1));
 
     let mut node = spawn_node(dir.path(), rpc);
     let acknowledged = run(async {

@@ -187,6 +187,17 @@ impl Handler<SubmitPriority> for MempoolActor {
         SubmitPriority(op): SubmitPriority,
         _: &mut Self::Context,
     ) -> Self::Result {
+        // A priority op names the chain whose watcher read it; one naming a chain outside
+        // the set could only come from a bad source, and no block could ever include it.
+        let chain = op.reference().chain;
+        if let Err(e) = self
+            .state
+            .read()
+            .expect("state lock poisoned")
+            .check_chain(chain)
+        {
+            return Err(MempoolError::Rejected(e));
+        }
         let mut batch = WriteBatch::new();
         let admitted = self.pool().admit_priority(op, &mut batch);
         self.durable(batch, admitted, |pool| pool.forget_priority(op.reference()))

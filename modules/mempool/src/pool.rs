@@ -283,6 +283,7 @@ impl Mempool {
                 )?;
             }
             L2Tx::Withdraw(w) => {
+                state.check_chain(w.body.chain)?;
                 check_signed(
                     &w.public_key,
                     &w.signature,
@@ -292,7 +293,10 @@ impl Mempool {
                 )?;
             }
             L2Tx::ChangePubKey(c) => {
+                state.check_chain(c.chain)?;
+                let domain = state.chains().domain(c.chain).expect("checked above");
                 let signer = manyfold_types::ecdsa::recover_change_pubkey_signer(
+                    domain,
                     &c.eth_signature,
                     c.pubkey_hash,
                     c.nonce,

@@ -20,7 +20,7 @@ fn token() -> TokenId {
 /// Users 0..3 with keys; user 0 holds 100 of token 0.
 fn world() -> (Scenario, L2State) {
     let mut s = Scenario::new(3, 1, 1);
-    let mut state = L2State::new();
+    let mut state = L2State::new(manyfold_types::ChainSet::local(3));
     for (u, amount) in [(0usize, 100u128), (1, 1), (2, 1)] {
         let op = s
             .op(

@@ -47,8 +47,10 @@ fn state_code(e: &StateError) -> i32 {
         BadNonce { .. } | NonceExhausted(_) => codes::BAD_NONCE,
         InsufficientBalance { .. } | InsufficientReserve { .. } => codes::INSUFFICIENT_FUNDS,
         BalanceOverflow { .. } | ReserveOverflow { .. } => codes::OVERFLOW,
-        SelfTransfer(_) | ZeroPubKeyHash | AccountTreeFull => codes::INVALID_OP,
-        Storage(_) | Corrupt(_) => codes::UNAVAILABLE,
+        SelfTransfer(_) | ZeroPubKeyHash | AccountTreeFull | UnknownChain { .. } => {
+            codes::INVALID_OP
+        }
+        Storage(_) | Corrupt(_) | ChainSetMismatch(_) => codes::UNAVAILABLE,
     }
 }
 

@@ -14,7 +14,9 @@ use manyfold_storage::{MemoryStorage, Storage};
 fn document_lists_exactly_the_served_methods_and_error_codes() {
     let served: BTreeSet<String> = actix_rt::System::new().block_on(async {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
-        let state = Arc::new(RwLock::new(L2State::new()));
+        let state = Arc::new(RwLock::new(L2State::new(manyfold_types::ChainSet::local(
+            1,
+        ))));
         let mempool = MempoolActor::new(
             MempoolConfig::default(),
             storage.clone(),

@@ -27,7 +27,8 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let mut state = L2State::new();
+        let chains = manyfold_types::ChainSet::local(1);
+        let mut state = L2State::new(chains.clone());
         let chain = ChainId::new(0).unwrap();
         let token = TokenId::new(0).unwrap();
         let mut keys = Vec::new();
@@ -44,7 +45,8 @@ impl Fixture {
             state.apply(&Op::Deposit(deposit)).unwrap();
             let account = AccountId::new(i).unwrap();
             let pubkey_hash = l2.public_key().hash();
-            let eth_signature = sign_change_pubkey(&eth, pubkey_hash, Nonce(0), account);
+            let domain = chains.domain(chain).unwrap();
+            let eth_signature = sign_change_pubkey(domain, &eth, pubkey_hash, Nonce(0), account);
             state
                 .apply(&Op::ChangePubKey(ChangePubKey {
                     account,

@@ -82,6 +82,17 @@ pub enum StateError {
     /// Every account id is taken.
     #[error("the account tree is full")]
     AccountTreeFull,
+    /// The op names a chain outside the chain set fixed at genesis.
+    #[error("chain {chain} is not one of this rollup's {chains} chains")]
+    UnknownChain {
+        /// The chain named.
+        chain: ChainId,
+        /// How many chains the rollup has (ids 0 to chains - 1).
+        chains: usize,
+    },
+    /// The stored state was made for another chain set.
+    #[error("the stored state belongs to another chain set: {0}")]
+    ChainSetMismatch(String),
     /// Reading or writing durable state failed.
     #[error(transparent)]
     Storage(#[from] manyfold_storage::StorageError),

@@ -4,6 +4,8 @@ use alloy_primitives::{keccak256, B256};
 use manyfold_types::field::fr_to_be_bytes;
 use manyfold_types::{ChainId, Fr, OpPubdata};
 
+use crate::StateError;
+
 /// `keccak256("")`: the initial ops hash of every block and chain, and the sync hash of
 /// block 0.
 pub const EMPTY: B256 =
@@ -47,8 +49,25 @@ impl SyncHashes {
         Self(vec![EMPTY; chains])
     }
 
-    /// Advances every chain touched by the block; untouched chains keep their hash.
-    pub fn advance(&mut self, block_number: u32, new_state_root: Fr, block_ops: &[OpPubdata]) {
+    /// Advances every chain touched by the block; untouched chains keep their hash. An op
+    /// addressed to a chain outside the set is refused, never dropped: the primary's
+    /// contract would refuse the block, and a silent drop would hide that.
+    pub fn advance(
+        &mut self,
+        block_number: u32,
+        new_state_root: Fr,
+        block_ops: &[OpPubdata],
+    ) -> Result<(), StateError> {
+        if let Some(chain) = block_ops
+            .iter()
+            .filter_map(OpPubdata::onchain_for)
+            .find(|c| usize::from(c.get()) >= self.0.len())
+        {
+            return Err(StateError::UnknownChain {
+                chain,
+                chains: self.0.len(),
+            });
+        }
         for (c, hash) in self.0.iter_mut().enumerate() {
             let chain = ChainId::new(c as u16).expect("at most ChainId::MAX + 1 chains");
             let ops = ops_hash(chain, block_ops);
@@ -56,6 +75,7 @@ impl SyncHashes {
                 *hash = sync_hash(*hash, block_number, new_state_root, ops);
             }
         }
+        Ok(())
     }
 }
 
@@ -98,11 +118,30 @@ mod tests {
         assert_eq!(ops_hash(ChainId::new(2).unwrap(), &ops), EMPTY);
 
         let mut sync = SyncHashes::genesis(3);
-        sync.advance(1, Fr::from(5u64), &ops);
+        sync.advance(1, Fr::from(5u64), &ops).unwrap();
         assert_eq!(sync.0[0], sync_hash(EMPTY, 1, Fr::from(5u64), expected));
         assert_eq!(
             sync.0[2], EMPTY,
             "a chain the block does not touch keeps its hash"
         );
+    }
+
+    /// Issue 9 item 3: an op for a chain outside the set is refused, not dropped.
+    #[test]
+    fn an_op_for_an_unknown_chain_is_refused_not_dropped() {
+        let op = OpPubdata::Withdraw {
+            chain: ChainId::new(3).unwrap(),
+            account: AccountId::new(1).unwrap(),
+            token: TokenId::new(0).unwrap(),
+            amount: Amount(0),
+            address: Address::ZERO,
+        };
+        let mut sync = SyncHashes::genesis(3);
+        let before = sync.clone();
+        assert!(matches!(
+            sync.advance(1, Fr::from(5u64), &[op]),
+            Err(StateError::UnknownChain { chains: 3, .. })
+        ));
+        assert_eq!(sync, before, "a refused block changes no hash");
     }
 }

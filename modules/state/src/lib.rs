@@ -21,7 +21,7 @@ pub mod tree;
 pub use error::{Result, StateError};
 pub use proof::{AccountProof, BalanceProof, ExitProof};
 pub use state::{
-    account_leaf_hash, reserve_index, AccountInfo, AppliedOp, L2State, LeafSnapshot,
+    account_leaf_hash, reserve_index, state_root, AccountInfo, AppliedOp, L2State, LeafSnapshot,
     ReserveSnapshot, ACCOUNT_TREE_DEPTH, BALANCE_TREE_DEPTH, RESERVE_TREE_DEPTH,
 };
 

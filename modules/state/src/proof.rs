@@ -2,7 +2,6 @@
 
 use alloy_primitives::Address;
 use manyfold_types::field::fr_from_u128;
-use manyfold_types::poseidon::{hash, Domain};
 use manyfold_types::{AccountId, Amount, Fr, Nonce, PubKeyHash, TokenId};
 
 use crate::state::{account_leaf_hash, ACCOUNT_TREE_DEPTH, BALANCE_TREE_DEPTH};
@@ -23,8 +22,10 @@ pub struct AccountProof {
     pub balance_root: Fr,
     /// Siblings up the account tree.
     pub path: MerklePath,
-    /// The other half of the state root.
+    /// The reserves root, beside the accounts root in the state root.
     pub reserves_root: Fr,
+    /// The number of accounts, the third input of the state root.
+    pub account_count: u32,
 }
 
 impl AccountProof {
@@ -44,7 +45,8 @@ impl AccountProof {
             return false;
         }
         let accounts_root = self.path.root_of(self.account.get() as u64, self.leaf());
-        hash(Domain::State, &[accounts_root, self.reserves_root]) == state_root
+        crate::state::state_root(accounts_root, self.reserves_root, self.account_count)
+            == state_root
     }
 }
 

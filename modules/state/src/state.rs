@@ -7,13 +7,13 @@ use manyfold_types::field::{fr_from_be_chunk, fr_from_u128, fr_to_be_bytes};
 use manyfold_types::poseidon::{hash, Domain};
 use manyfold_types::tx::Signed;
 use manyfold_types::{
-    AccountId, Amount, ChainId, ChangePubKey, Deposit, Fr, FullExit, Nonce, Op, OpPubdata,
-    PubKeyHash, TokenId, Transfer, Withdraw,
+    AccountId, Amount, ChainId, ChainSet, ChangePubKey, Deposit, Fr, FullExit, Nonce, Op,
+    OpPubdata, PubKeyHash, TokenId, Transfer, Withdraw,
 };
 
 use crate::error::{Result, StateError};
 use crate::proof::{AccountProof, BalanceProof, ExitProof};
-use crate::tables::{Accounts, Balances, Meta, Reserves, META_ROOT};
+use crate::tables::{Accounts, Balances, Meta, Reserves, META_CHAINS, META_ROOT};
 use crate::tree::SparseMerkleTree;
 
 /// Depth of the account tree: 4^12 = 2^24 accounts.
@@ -39,6 +39,31 @@ pub fn account_leaf_hash(
             balance_root,
         ],
     )
+}
+
+/// The state root: `H_state(accounts root, reserves root, account count)`. The count is
+/// the next account id, so that the circuit can tell where a deposit's new account goes
+/// and when the tree is full (DESIGN §4).
+pub fn state_root(accounts_root: Fr, reserves_root: Fr, account_count: u32) -> Fr {
+    hash(
+        Domain::State,
+        &[
+            accounts_root,
+            reserves_root,
+            Fr::from(u64::from(account_count)),
+        ],
+    )
+}
+
+/// The stored form of a chain set: each chain's EVM chain id (8 bytes) and contract (20).
+fn encode_chain_set(chains: &ChainSet) -> Vec<u8> {
+    chains
+        .ids()
+        .flat_map(|id| {
+            let d = chains.domain(id).expect("ids are members");
+            [&d.evm_chain_id.to_be_bytes()[..], d.settlement.as_slice()].concat()
+        })
+        .collect()
 }
 
 /// The reserve tree's leaf index of (chain, token): `chain · 2^10 + token`.
@@ -165,6 +190,7 @@ struct Dirty {
 /// The L2 state. See the crate docs.
 #[derive(Debug, Clone)]
 pub struct L2State {
+    chains: ChainSet,
     accounts: Vec<Account>,
     by_address: HashMap<Address, AccountId>,
     account_tree: SparseMerkleTree,
@@ -173,16 +199,11 @@ pub struct L2State {
     dirty: Dirty,
 }
 
-impl Default for L2State {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl L2State {
-    /// The genesis state: no accounts, no reserves.
-    pub fn new() -> Self {
+    /// The genesis state of a rollup settled on `chains`: no accounts, no reserves.
+    pub fn new(chains: ChainSet) -> Self {
         Self {
+            chains,
             accounts: Vec::new(),
             by_address: HashMap::new(),
             account_tree: SparseMerkleTree::new(ACCOUNT_TREE_DEPTH),
@@ -193,9 +214,18 @@ impl L2State {
     }
 
     /// Loads the last committed state from `storage`, rebuilding the trees, and checks
-    /// the rebuilt root against the root stored with the last commit.
-    pub fn open(storage: &dyn Storage) -> Result<Self> {
-        let mut state = Self::new();
+    /// the rebuilt root against the root stored with the last commit, and `chains`
+    /// against the chain set the state was created with (it is fixed at genesis).
+    pub fn open(storage: &dyn Storage, chains: ChainSet) -> Result<Self> {
+        if let Some(stored) = storage.get::<Meta>(&META_CHAINS)? {
+            if stored != encode_chain_set(&chains) {
+                return Err(StateError::ChainSetMismatch(format!(
+                    "the configured {} chains {chains:?} differ from those of the stored state",
+                    chains.len(),
+                )));
+            }
+        }
+        let mut state = Self::new(chains);
         for (id, raw) in storage.scan::<Accounts>()? {
             if id as usize != state.accounts.len() {
                 return Err(StateError::Corrupt(format!(
@@ -263,12 +293,30 @@ impl L2State {
         }
     }
 
-    /// The state root: `H_state(accounts root, reserves root)`.
+    /// The state root: see [`state_root`].
     pub fn root(&self) -> Fr {
-        hash(
-            Domain::State,
-            &[self.account_tree.root(), self.reserve_tree.root()],
+        state_root(
+            self.account_tree.root(),
+            self.reserve_tree.root(),
+            self.accounts.len() as u32,
         )
+    }
+
+    /// The chain set fixed at genesis.
+    pub fn chains(&self) -> &ChainSet {
+        &self.chains
+    }
+
+    /// Refuses a chain outside the chain set (DESIGN §1).
+    pub fn check_chain(&self, chain: ChainId) -> Result<()> {
+        if self.chains.contains(chain) {
+            Ok(())
+        } else {
+            Err(StateError::UnknownChain {
+                chain,
+                chains: self.chains.len(),
+            })
+        }
     }
 
     /// Root of the account tree.
@@ -392,36 +440,47 @@ impl L2State {
         match op {
             Op::Noop => Ok((OpPubdata::Noop, Vec::new())),
             Op::Deposit(d) => self.plan_deposit(d),
-            Op::FullExit(e) => Ok(self.plan_full_exit(e)),
+            Op::FullExit(e) => {
+                self.check_chain(e.chain)?;
+                Ok(self.plan_full_exit(e))
+            }
             Op::Transfer(t) => self.plan_transfer(t),
             Op::Withdraw(w) => self.plan_withdraw(w),
             Op::ChangePubKey(c) => self.plan_change_pubkey(c),
         }
     }
 
+    /// A deposit is never refused on a known chain: one that cannot be credited (no free
+    /// account slot, or a balance or reserve that would overflow) is processed as a
+    /// refund, which consumes its priority request and changes nothing on L2; its chain
+    /// pays the depositor back when the block executes (DESIGN §4).
     fn plan_deposit(&self, d: &Deposit) -> Result<(OpPubdata, Vec<Effect>)> {
+        self.check_chain(d.chain)?;
+        let refund = OpPubdata::Deposit {
+            chain: d.chain,
+            account: AccountId::new(0).expect("0"),
+            token: d.token,
+            amount: d.amount,
+            address: d.address,
+            refunded: true,
+        };
         let mut effects = Vec::with_capacity(3);
         let (account, balance) = match self.by_address.get(&d.address) {
             Some(id) => (*id, self.balance(*id, d.token)),
-            None => {
-                let id = AccountId::new(self.accounts.len() as u32)
-                    .map_err(|_| StateError::AccountTreeFull)?;
-                effects.push(Effect::CreateAccount(d.address));
-                (id, Amount::ZERO)
-            }
-        };
-        let new_balance = balance
-            .checked_add(d.amount)
-            .ok_or(StateError::BalanceOverflow {
-                account,
-                token: d.token,
-            })?;
-        let new_reserve = self.reserve(d.chain, d.token).checked_add(d.amount).ok_or(
-            StateError::ReserveOverflow {
-                chain: d.chain,
-                token: d.token,
+            None => match AccountId::new(self.accounts.len() as u32) {
+                Ok(id) => {
+                    effects.push(Effect::CreateAccount(d.address));
+                    (id, Amount::ZERO)
+                }
+                Err(_) => return Ok((refund, Vec::new())),
             },
-        )?;
+        };
+        let (Some(new_balance), Some(new_reserve)) = (
+            balance.checked_add(d.amount),
+            self.reserve(d.chain, d.token).checked_add(d.amount),
+        ) else {
+            return Ok((refund, Vec::new()));
+        };
         effects.push(Effect::Balance(account, d.token, new_balance));
         effects.push(Effect::Reserve(d.chain, d.token, new_reserve));
         let pubdata = OpPubdata::Deposit {
@@ -430,6 +489,7 @@ impl L2State {
             token: d.token,
             amount: d.amount,
             address: d.address,
+            refunded: false,
         };
         Ok((pubdata, effects))
     }
@@ -539,6 +599,7 @@ impl L2State {
 
     fn plan_withdraw(&self, signed: &Signed<Withdraw>) -> Result<(OpPubdata, Vec<Effect>)> {
         let w = &signed.body;
+        self.check_chain(w.chain)?;
         let next_nonce = self.check_signed(w.account, w.nonce, signed, w.message())?;
         let balance = self.debit(w.account, w.token, w.amount)?;
         let reserve = self.reserve(w.chain, w.token);
@@ -566,14 +627,21 @@ impl L2State {
     }
 
     fn plan_change_pubkey(&self, c: &ChangePubKey) -> Result<(OpPubdata, Vec<Effect>)> {
+        self.check_chain(c.chain)?;
         let a = self.existing(c.account)?;
         if c.pubkey_hash == PubKeyHash::NONE {
             return Err(StateError::ZeroPubKeyHash);
         }
         let next_nonce = self.check_nonce(c.account, a.nonce, c.nonce)?;
-        let signer =
-            recover_change_pubkey_signer(&c.eth_signature, c.pubkey_hash, c.nonce, c.account)
-                .map_err(|e| StateError::BadEthSignature(e.to_string()))?;
+        let domain = self.chains.domain(c.chain).expect("checked above");
+        let signer = recover_change_pubkey_signer(
+            domain,
+            &c.eth_signature,
+            c.pubkey_hash,
+            c.nonce,
+            c.account,
+        )
+        .map_err(|e| StateError::BadEthSignature(e.to_string()))?;
         if signer != a.address {
             return Err(StateError::BadEthSignature(format!(
                 "signed by {signer}, the account is {}",
@@ -669,6 +737,7 @@ impl L2State {
             }
         }
         batch.put::<Meta>(&META_ROOT, &fr_to_be_bytes(&self.root()).to_vec());
+        batch.put::<Meta>(&META_CHAINS, &encode_chain_set(&self.chains));
     }
 
     /// Writes every change since the last commit to `storage`, atomically and durably.
@@ -703,6 +772,7 @@ impl L2State {
             balance_root,
             path: self.account_tree.path(id.get() as u64),
             reserves_root: self.reserve_tree.root(),
+            account_count: self.accounts.len() as u32,
         }
     }
 

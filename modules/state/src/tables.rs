@@ -37,3 +37,6 @@ impl Table for Meta {
 
 /// [`Meta`] key of the state root written with the last commit, checked on open.
 pub(crate) const META_ROOT: u8 = 0;
+
+/// [`Meta`] key of the chain set fixed at genesis (JSON), checked on open.
+pub(crate) const META_CHAINS: u8 = 1;

@@ -7,8 +7,8 @@ use alloy_primitives::Address;
 use k256::ecdsa::SigningKey;
 use manyfold_types::ecdsa::{eth_address, eth_key_from_seed, sign_change_pubkey};
 use manyfold_types::{
-    AccountId, Amount, ChainId, ChangePubKey, Deposit, FullExit, Op, PrivateKey, TokenId, Transfer,
-    Withdraw,
+    AccountId, Amount, ChainId, ChainSet, ChangePubKey, Deposit, FullExit, Op, PrivateKey, TokenId,
+    Transfer, Withdraw,
 };
 use rand::{Rng, SeedableRng};
 
@@ -95,6 +95,16 @@ impl Scenario {
         }
     }
 
+    /// The scenario's chains as a local chain set (see [`ChainSet::local`]).
+    pub fn chain_set(&self) -> ChainSet {
+        ChainSet::local(usize::from(self.chains))
+    }
+
+    /// The genesis state over [`Scenario::chain_set`].
+    pub fn genesis(&self) -> L2State {
+        L2State::new(self.chain_set())
+    }
+
     /// A random action.
     pub fn random_action(&self, rng: &mut impl Rng) -> Action {
         let user = rng.gen_range(0..self.users.len());
@@ -176,12 +186,13 @@ impl Scenario {
                 let id = state.account_id_of(&u.address)?;
                 let nonce = state.account(id)?.nonce;
                 let pubkey_hash = u.l2.public_key().hash();
+                let domain = state.chains().domain(chain(c))?;
                 Some(Op::ChangePubKey(ChangePubKey {
                     account: id,
                     chain: chain(c),
                     pubkey_hash,
                     nonce,
-                    eth_signature: sign_change_pubkey(&u.eth, pubkey_hash, nonce, id),
+                    eth_signature: sign_change_pubkey(domain, &u.eth, pubkey_hash, nonce, id),
                 }))
             }
             Action::Transfer {

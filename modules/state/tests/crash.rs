@@ -8,7 +8,7 @@ use manyfold_state::testing::Scenario;
 use manyfold_state::L2State;
 use manyfold_storage::testing::sigkill_rounds;
 use manyfold_storage::{SledStorage, Storage, StorageExt, Table, WriteBatch};
-use manyfold_types::{Fr, Op};
+use manyfold_types::{ChainSet, Fr, Op};
 
 const DIR_VAR: &str = "MANYFOLD_STATE_CRASH_DIR";
 const SEED: u64 = 0x5eed;
@@ -23,10 +23,10 @@ impl Table for Progress {
 
 /// The commits (1 to 4 ops each) and the root after each one.
 fn schedule() -> (Vec<Vec<Op>>, Vec<Fr>) {
-    let mut state = L2State::new();
+    let mut state = L2State::new(ChainSet::local(3));
     let mut scenario = Scenario::new(8, 3, 2);
     let ops = scenario.valid_ops(&mut state, SEED, COMMITS * 5 / 2);
-    let mut replay = L2State::new();
+    let mut replay = L2State::new(ChainSet::local(3));
     let mut commits = Vec::new();
     let mut roots = vec![replay.root()];
     let mut rest = &ops[..];
@@ -52,7 +52,7 @@ fn crash_child() {
     };
     let (commits, _) = schedule();
     let store = SledStorage::open(dir).unwrap();
-    let mut state = L2State::open(&store).unwrap();
+    let mut state = L2State::open(&store, ChainSet::local(3)).unwrap();
     let done = store.get::<Progress>(&()).unwrap().unwrap_or(0) as usize;
     for (n, chunk) in commits.iter().enumerate().skip(done) {
         for op in chunk {
@@ -86,7 +86,8 @@ fn state_commits_survive_sigkill_as_a_prefix() {
                 progress >= acknowledged,
                 "round {round}: commit {acknowledged} was acknowledged, store has {progress}"
             );
-            let state = L2State::open(&store).expect("the store reopens consistent");
+            let state =
+                L2State::open(&store, ChainSet::local(3)).expect("the store reopens consistent");
             assert_eq!(
                 state.root(),
                 roots[progress as usize],

@@ -7,8 +7,8 @@ use manyfold_state::{L2State, StateError};
 use manyfold_storage::{MemoryStorage, SledStorage};
 use manyfold_types::ecdsa::sign_change_pubkey;
 use manyfold_types::{
-    AccountId, Amount, ChainId, ChangePubKey, Deposit, Fr, Nonce, Op, PrivateKey, PubKeyHash,
-    TokenId, Transfer, Withdraw,
+    AccountId, Amount, ChainId, ChainSet, ChangePubKey, Deposit, Fr, FullExit, Nonce, Op,
+    OpPubdata, PrivateKey, PubKeyHash, TokenId, Transfer, Withdraw,
 };
 use proptest::prelude::*;
 
@@ -21,11 +21,18 @@ fn token(t: u16) -> TokenId {
 fn id(a: u32) -> AccountId {
     AccountId::new(a).unwrap()
 }
+/// The chain set of these tests: three chains, so scenarios may use chains 0 to 2.
+fn chains() -> ChainSet {
+    ChainSet::local(3)
+}
+fn domain(c: u16) -> manyfold_types::ChainDomain {
+    *chains().domain(chain(c)).unwrap()
+}
 
 /// Three users with registered keys; user 0 holds 1000 of token 0, deposited on chain 0.
 fn funded() -> (Scenario, L2State) {
     let mut scenario = Scenario::new(4, 2, 2);
-    let mut state = L2State::new();
+    let mut state = L2State::new(chains());
     for (u, amount) in [(0usize, 1000u128), (1, 1), (2, 1)] {
         let deposit = Op::Deposit(Deposit {
             chain: chain(0),
@@ -181,18 +188,32 @@ fn every_rule_violation_is_refused_and_changes_nothing() {
             token: token(1),
         }
     });
-    refused(&mut state, deposit(1, 0, 1), |e| {
-        *e == StateError::BalanceOverflow {
-            account: id(1),
-            token: token(1),
-        }
-    });
-    refused(&mut state, deposit(2, 1, 1), |e| {
-        *e == StateError::ReserveOverflow {
-            chain: chain(1),
-            token: token(1),
-        }
-    });
+    // Issue 9 item 5: a deposit that would overflow a balance or a reserve is not refused
+    // (that would block its chain's priority lane): it is processed as a refund, which
+    // changes nothing on L2, credits no account and says so in its pubdata.
+    for (user, c) in [(1usize, 0u16), (2, 1)] {
+        let root = state.root();
+        let accounts = state.account_count();
+        let applied = state.apply(&deposit(user, c, 1)).unwrap();
+        assert_eq!(
+            applied.pubdata,
+            OpPubdata::Deposit {
+                chain: chain(c),
+                account: id(0),
+                token: token(1),
+                amount: Amount(1),
+                address: s.users[user].address,
+                refunded: true,
+            }
+        );
+        assert_eq!(
+            applied.onchain_for(),
+            Some(chain(c)),
+            "its chain refunds it"
+        );
+        assert_eq!(state.root(), root, "a refunded deposit changes nothing");
+        assert_eq!(state.account_count(), accounts, "and creates no account");
+    }
     // After all those refusals the valid op still goes through at nonce 1.
     state
         .apply(&Op::Transfer(transfer(&s, 0, 1, 1, 1).sign(k0)))
@@ -225,7 +246,7 @@ fn key_rules_are_enforced() {
 
     // ChangePubKey must be signed by the account's own Ethereum key, at its nonce.
     let pkh = s.users[3].l2.public_key().hash();
-    let by_other = sign_change_pubkey(&s.users[0].eth, pkh, Nonce(0), id(3));
+    let by_other = sign_change_pubkey(&domain(0), &s.users[0].eth, pkh, Nonce(0), id(3));
     let cpk = ChangePubKey {
         account: id(3),
         chain: chain(0),
@@ -236,7 +257,7 @@ fn key_rules_are_enforced() {
     refused(&mut state, Op::ChangePubKey(cpk), |e| {
         matches!(e, StateError::BadEthSignature(_))
     });
-    let own = sign_change_pubkey(&s.users[3].eth, pkh, Nonce(0), id(3));
+    let own = sign_change_pubkey(&domain(0), &s.users[3].eth, pkh, Nonce(0), id(3));
     refused(
         &mut state,
         Op::ChangePubKey(ChangePubKey {
@@ -246,7 +267,13 @@ fn key_rules_are_enforced() {
         }),
         |e| matches!(e, StateError::BadNonce { .. }),
     );
-    let zero = sign_change_pubkey(&s.users[3].eth, PubKeyHash::NONE, Nonce(0), id(3));
+    let zero = sign_change_pubkey(
+        &domain(0),
+        &s.users[3].eth,
+        PubKeyHash::NONE,
+        Nonce(0),
+        id(3),
+    );
     refused(
         &mut state,
         Op::ChangePubKey(ChangePubKey {
@@ -317,7 +344,7 @@ fn full_exits_are_never_refused_and_pay_only_what_can_be_paid() {
 #[test]
 fn deposits_create_accounts_once_per_address() {
     let s = Scenario::new(2, 1, 1);
-    let mut state = L2State::new();
+    let mut state = L2State::new(chains());
     let deposit = |u: usize| {
         Op::Deposit(Deposit {
             chain: chain(0),
@@ -343,14 +370,14 @@ proptest! {
     /// batches, or never; and reopening the store gives that root back.
     #[test]
     fn batching_of_commits_does_not_change_the_root(seed: u64, cuts in proptest::collection::vec(any::<bool>(), 60)) {
-        let mut reference = L2State::new();
+        let mut reference = L2State::new(chains());
         let ops = Scenario::new(6, 3, 3).valid_ops(&mut reference, seed, 60);
 
         let dir = tempfile::tempdir().unwrap();
         let sled = SledStorage::open(dir.path()).unwrap();
         let memory = MemoryStorage::new();
-        let mut batched = L2State::new();
-        let mut per_op = L2State::new();
+        let mut batched = L2State::new(chains());
+        let mut per_op = L2State::new(chains());
         for (op, cut) in ops.iter().zip(&cuts) {
             batched.apply(op).unwrap();
             per_op.apply(op).unwrap();
@@ -362,9 +389,9 @@ proptest! {
         batched.commit(&sled).unwrap();
         prop_assert_eq!(batched.root(), reference.root());
         prop_assert_eq!(per_op.root(), reference.root());
-        prop_assert_eq!(L2State::open(&memory).unwrap().root(), reference.root());
+        prop_assert_eq!(L2State::open(&memory, chains()).unwrap().root(), reference.root());
         drop(sled);
-        let reopened = L2State::open(&SledStorage::open(dir.path()).unwrap()).unwrap();
+        let reopened = L2State::open(&SledStorage::open(dir.path()).unwrap(), chains()).unwrap();
         prop_assert_eq!(reopened.root(), reference.root());
         for a in 0..reference.account_count() as u32 {
             prop_assert_eq!(reopened.account(id(a)), reference.account(id(a)));
@@ -374,7 +401,7 @@ proptest! {
     /// Every account and balance proof verifies against the root and fails when tampered.
     #[test]
     fn merkle_proofs_verify_and_fail_when_tampered(seed: u64, pick: u32, level in 0usize..12, slot in 0usize..3) {
-        let mut state = L2State::new();
+        let mut state = L2State::new(chains());
         Scenario::new(5, 2, 3).valid_ops(&mut state, seed, 30);
         let root = state.root();
         let account = id(pick % (state.account_count() as u32 + 1));
@@ -412,7 +439,7 @@ proptest! {
     /// without any change.
     #[test]
     fn mutated_ops_are_applied_whole_or_not_at_all(seed: u64, bump in 1u128..2000, nonce_delta in 1u32..3) {
-        let mut state = L2State::new();
+        let mut state = L2State::new(chains());
         let mut scenario = Scenario::new(4, 2, 2);
         let ops = scenario.valid_ops(&mut state, seed, 25);
         let stranger = PrivateKey::from_seed(b"stranger");
@@ -438,4 +465,107 @@ proptest! {
             }
         }
     }
+}
+
+/// Issue 9 item 3: the chain set is fixed at genesis. A withdrawal or a ChangePubKey naming
+/// another chain id is refused with its own error and changes nothing, so nobody can post
+/// an op that the primary's commit would refuse; priority ops naming one are refused too
+/// (no chain's contract can have made them).
+#[test]
+fn ops_naming_unknown_chains_are_refused() {
+    let (s, mut state) = funded();
+    let outside = chain(3);
+    let unknown = |e: &StateError| {
+        *e == StateError::UnknownChain {
+            chain: outside,
+            chains: 3,
+        }
+    };
+    let k0 = &s.users[0].l2;
+    let zero_withdraw = Withdraw {
+        account: id(0),
+        chain: outside,
+        token: token(0),
+        amount: Amount(0),
+        to: s.users[0].address,
+        nonce: Nonce(1),
+    };
+    refused(&mut state, Op::Withdraw(zero_withdraw.sign(k0)), unknown);
+    let pkh = s.users[0].l2.public_key().hash();
+    let other_domain = *ChainSet::local(4).domain(outside).unwrap();
+    let cpk = ChangePubKey {
+        account: id(0),
+        chain: outside,
+        pubkey_hash: pkh,
+        nonce: Nonce(1),
+        eth_signature: sign_change_pubkey(&other_domain, &s.users[0].eth, pkh, Nonce(1), id(0)),
+    };
+    refused(&mut state, Op::ChangePubKey(cpk), unknown);
+    refused(
+        &mut state,
+        Op::Deposit(Deposit {
+            chain: outside,
+            serial_id: 0,
+            address: s.users[0].address,
+            token: token(0),
+            amount: Amount(1),
+        }),
+        unknown,
+    );
+    refused(
+        &mut state,
+        Op::FullExit(FullExit {
+            chain: outside,
+            serial_id: 0,
+            account: id(0),
+            address: s.users[0].address,
+            token: token(0),
+        }),
+        unknown,
+    );
+}
+
+/// Issue 9 item 12: a ChangePubKey signed for another deployment (another EVM chain id or
+/// contract) is refused: the signature binds the domain of the chain named in the op.
+#[test]
+fn change_pubkey_signed_for_another_deployment_is_refused() {
+    let (s, mut state) = funded();
+    let pkh = PrivateKey::from_seed(b"new key").public_key().hash();
+    let nonce = state.account(id(0)).unwrap().nonce;
+    let here = domain(1);
+    let elsewhere = manyfold_types::ChainDomain {
+        evm_chain_id: here.evm_chain_id + 1000,
+        ..here
+    };
+    let cpk = |d: &manyfold_types::ChainDomain| ChangePubKey {
+        account: id(0),
+        chain: chain(1),
+        pubkey_hash: pkh,
+        nonce,
+        eth_signature: sign_change_pubkey(d, &s.users[0].eth, pkh, nonce, id(0)),
+    };
+    refused(&mut state, Op::ChangePubKey(cpk(&elsewhere)), |e| {
+        matches!(e, StateError::BadEthSignature(_))
+    });
+    // Chain 0's domain does not authorise an op naming chain 1 either.
+    refused(&mut state, Op::ChangePubKey(cpk(&domain(0))), |e| {
+        matches!(e, StateError::BadEthSignature(_))
+    });
+    state.apply(&Op::ChangePubKey(cpk(&here))).unwrap();
+}
+
+/// The chain set is fixed at genesis: a stored state does not open with another one.
+#[test]
+fn a_stored_state_opens_only_with_its_own_chain_set() {
+    let (_, mut state) = funded();
+    let memory = MemoryStorage::new();
+    state.commit(&memory).unwrap();
+    assert_eq!(
+        L2State::open(&memory, chains()).unwrap().root(),
+        state.root()
+    );
+    assert!(matches!(
+        L2State::open(&memory, ChainSet::local(4)),
+        Err(StateError::ChainSetMismatch(_))
+    ));
 }

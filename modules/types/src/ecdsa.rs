@@ -10,8 +10,9 @@
 use alloy_primitives::{keccak256, Address, Signature as RawSignature, B256};
 use k256::ecdsa::SigningKey;
 
+use crate::chains::ChainDomain;
 use crate::error::{check_len, invalid, Result};
-use crate::{AccountId, Nonce, PubKeyHash};
+use crate::{AccountId, Nonce, PubKeyHash, U256};
 
 /// Domain string at the start of the signed body.
 pub const CHANGE_PUBKEY_DOMAIN: &[u8] = b"manyfold:change-pubkey";
@@ -30,11 +31,18 @@ impl EthSignature {
     }
 }
 
-/// The 32-byte body of the ChangePubKey message.
-pub fn change_pubkey_body(pubkey_hash: PubKeyHash, nonce: Nonce, account: AccountId) -> B256 {
+/// The 32-byte body of the ChangePubKey message for the contract of `domain`.
+pub fn change_pubkey_body(
+    domain: &ChainDomain,
+    pubkey_hash: PubKeyHash,
+    nonce: Nonce,
+    account: AccountId,
+) -> B256 {
     keccak256(
         [
             CHANGE_PUBKEY_DOMAIN,
+            &U256::from(domain.evm_chain_id).to_be_bytes::<32>(),
+            domain.settlement.as_slice(),
             &pubkey_hash.to_bytes(),
             &nonce.0.to_be_bytes(),
             &account.get().to_be_bytes(),
@@ -44,8 +52,13 @@ pub fn change_pubkey_body(pubkey_hash: PubKeyHash, nonce: Nonce, account: Accoun
 }
 
 /// The hash `ecrecover` is called on: EIP-191 of the body.
-pub fn change_pubkey_digest(pubkey_hash: PubKeyHash, nonce: Nonce, account: AccountId) -> B256 {
-    let body = change_pubkey_body(pubkey_hash, nonce, account);
+pub fn change_pubkey_digest(
+    domain: &ChainDomain,
+    pubkey_hash: PubKeyHash,
+    nonce: Nonce,
+    account: AccountId,
+) -> B256 {
+    let body = change_pubkey_body(domain, pubkey_hash, nonce, account);
     keccak256(
         [
             b"\x19Ethereum Signed Message:\n32".as_slice(),
@@ -57,6 +70,7 @@ pub fn change_pubkey_digest(pubkey_hash: PubKeyHash, nonce: Nonce, account: Acco
 
 /// The address that signed the ChangePubKey message, as the contract's `ecrecover` sees it.
 pub fn recover_change_pubkey_signer(
+    domain: &ChainDomain,
     signature: &EthSignature,
     pubkey_hash: PubKeyHash,
     nonce: Nonce,
@@ -77,18 +91,19 @@ pub fn recover_change_pubkey_signer(
             "s is in the upper half of the order",
         ));
     }
-    raw.recover_address_from_prehash(&change_pubkey_digest(pubkey_hash, nonce, account))
+    raw.recover_address_from_prehash(&change_pubkey_digest(domain, pubkey_hash, nonce, account))
         .map_err(|e| invalid("ethereum signature", e.to_string()))
 }
 
 /// Signs the ChangePubKey message with an Ethereum key (wallets, tests, devnet accounts).
 pub fn sign_change_pubkey(
+    domain: &ChainDomain,
     key: &SigningKey,
     pubkey_hash: PubKeyHash,
     nonce: Nonce,
     account: AccountId,
 ) -> EthSignature {
-    let digest = change_pubkey_digest(pubkey_hash, nonce, account);
+    let digest = change_pubkey_digest(domain, pubkey_hash, nonce, account);
     let (sig, recid) = key
         .sign_prehash_recoverable(digest.as_slice())
         .expect("signing a 32-byte prehash cannot fail");
@@ -118,22 +133,53 @@ pub fn eth_key_from_seed(seed: &[u8]) -> SigningKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chains::ChainSet;
     use crate::field::fr_from_u128;
+    use crate::ChainId;
 
     #[test]
     fn signer_is_recovered_and_tampering_changes_it() {
         let key = eth_key_from_seed(b"alice");
         let pkh = PubKeyHash(fr_from_u128(42));
         let account = AccountId::new(3).unwrap();
-        let sig = sign_change_pubkey(&key, pkh, Nonce(0), account);
+        let chains = ChainSet::local(2);
+        let here = chains.domain(ChainId::new(0).unwrap()).unwrap();
+        let sig = sign_change_pubkey(here, &key, pkh, Nonce(0), account);
         assert_eq!(
-            recover_change_pubkey_signer(&sig, pkh, Nonce(0), account).unwrap(),
+            recover_change_pubkey_signer(here, &sig, pkh, Nonce(0), account).unwrap(),
             eth_address(&key)
         );
-        let other = recover_change_pubkey_signer(&sig, pkh, Nonce(1), account);
+        let other = recover_change_pubkey_signer(here, &sig, pkh, Nonce(1), account);
         assert_ne!(other.ok(), Some(eth_address(&key)));
         let mut bad_v = sig;
         bad_v.0[64] = 0;
-        assert!(recover_change_pubkey_signer(&bad_v, pkh, Nonce(0), account).is_err());
+        assert!(recover_change_pubkey_signer(here, &bad_v, pkh, Nonce(0), account).is_err());
+    }
+
+    /// Issue 9 item 12: a ChangePubKey authorisation made for one deployment recovers to
+    /// another signer on a different EVM chain or a different contract.
+    #[test]
+    fn authorisation_does_not_replay_across_deployments() {
+        let key = eth_key_from_seed(b"alice");
+        let pkh = PubKeyHash(fr_from_u128(42));
+        let account = AccountId::new(3).unwrap();
+        let here = ChainDomain {
+            evm_chain_id: 1,
+            settlement: Address::repeat_byte(0xaa),
+        };
+        let sig = sign_change_pubkey(&here, &key, pkh, Nonce(0), account);
+        for elsewhere in [
+            ChainDomain {
+                evm_chain_id: 2,
+                ..here
+            },
+            ChainDomain {
+                settlement: Address::repeat_byte(0xbb),
+                ..here
+            },
+        ] {
+            let signer = recover_change_pubkey_signer(&elsewhere, &sig, pkh, Nonce(0), account);
+            assert_ne!(signer.ok(), Some(eth_address(&key)));
+        }
     }
 }

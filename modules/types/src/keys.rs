@@ -144,8 +144,13 @@ impl PublicKey {
         Ok(Self(point))
     }
 
-    /// Whether `signature` signs `message` under this key.
+    /// Whether `signature` signs `message` under this key. Edge encodings (see
+    /// [`Signature::check_canonical`]) never verify, whatever the equation says: the
+    /// circuit cannot prove them, so a state that accepted one would halt the prover.
     pub fn verify(&self, message: Fr, signature: &Signature) -> bool {
+        if signature.check_canonical().is_err() || bool::from(self.0.is_identity()) {
+            return false;
+        }
         let e = challenge(&signature.r, self.hash(), message);
         let lhs = GrumpkinAffine::generator() * signature.s;
         let rhs = signature.r.to_curve() + self.0 * e;
@@ -207,7 +212,8 @@ impl Signature {
         out
     }
 
-    /// Parses [`Signature::to_bytes`]'s encoding.
+    /// Parses [`Signature::to_bytes`]'s encoding: `R` a point other than the identity
+    /// with canonical coordinates, `s` non-zero and below the Grumpkin order.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         check_len("signature", bytes, Self::BYTES)?;
         let r = decode_point(&bytes[..32])
@@ -216,7 +222,23 @@ impl Signature {
         s_repr.copy_from_slice(&bytes[32..]);
         let s = scalar_from_bytes(&s_repr)
             .ok_or_else(|| invalid("signature", "s is not below the Grumpkin order"))?;
-        Ok(Self { r, s })
+        let signature = Self { r, s };
+        signature.check_canonical()?;
+        Ok(signature)
+    }
+
+    /// Refuses the encodings the step circuit cannot prove (DESIGN §5): `R` the identity
+    /// (its coordinates are not a curve point, and Nova's point gadgets would divide by
+    /// zero on them) and `s = 0`. A value of this type is otherwise always canonical:
+    /// coordinates and `s` are reduced field elements by construction.
+    pub fn check_canonical(&self) -> Result<()> {
+        if bool::from(self.r.is_identity()) {
+            return Err(invalid("signature", "R is the identity"));
+        }
+        if bool::from(self.s.is_zero()) {
+            return Err(invalid("signature", "s is zero"));
+        }
+        Ok(())
     }
 }
 
@@ -284,6 +306,97 @@ mod tests {
             let stranger = PrivateKey::from_seed(&[seed.as_slice(), b"x"].concat()).public_key();
             prop_assert!(!stranger.verify(msg, &sig));
         }
+    }
+
+    /// Issue 9 item 2: a signature with `R` = identity (`s = e·sk`) satisfies the
+    /// verification equation, but the circuit cannot prove it; it must be refused
+    /// natively, in decoding and in verification. So must `s = 0`, the identity as a
+    /// key, and coordinates or scalars at or above their modulus.
+    #[test]
+    fn edge_encodings_are_refused() {
+        let sk = PrivateKey::from_seed(b"user");
+        let pk = sk.public_key();
+        let msg = fr_from_u128(7);
+        // R = identity, s = e·sk: s·G = e·P = R + e·P holds.
+        let identity = GrumpkinAffine::identity();
+        let e = challenge(&identity, pk.hash(), msg);
+        let forged = Signature {
+            r: identity,
+            s: e * sk.0,
+        };
+        assert_eq!(
+            GrumpkinAffine::generator() * forged.s,
+            forged.r.to_curve() + pk.point() * e,
+            "the equation alone accepts it"
+        );
+        assert!(!pk.verify(msg, &forged));
+        assert!(Signature::from_bytes(&forged.to_bytes()).is_err());
+
+        let honest = sk.sign(msg);
+        let zero_s = Signature {
+            r: honest.r,
+            s: GrumpkinScalar::ZERO,
+        };
+        assert!(Signature::from_bytes(&zero_s.to_bytes()).is_err());
+        assert!(!pk.verify(msg, &zero_s));
+
+        // The identity as a public key.
+        let identity_bytes = identity.to_bytes();
+        assert!(PublicKey::from_bytes(identity_bytes.as_ref()).is_err());
+
+        // s at or above the group order: the order itself, and s + order.
+        let order_le = {
+            let mut le = [0u8; 32];
+            let modulus = GrumpkinScalar::MODULUS.trim_start_matches("0x");
+            let be = alloy_primitives::hex::decode(modulus).unwrap();
+            for (i, b) in be.iter().rev().enumerate() {
+                le[i] = *b;
+            }
+            le
+        };
+        let mut at_order = honest.to_bytes();
+        at_order[32..].copy_from_slice(&order_le);
+        assert!(Signature::from_bytes(&at_order).is_err());
+        let mut s_plus_order = honest.to_bytes();
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = s_plus_order[32 + i] as u16 + order_le[i] as u16 + carry;
+            s_plus_order[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        if carry == 0 {
+            assert!(Signature::from_bytes(&s_plus_order).is_err());
+        }
+
+        // R's x coordinate at or above the base field's modulus: x + p, keeping the flag bits.
+        let p_le = {
+            let mut le = [0u8; 32];
+            let modulus = <Fr as PrimeField>::MODULUS.trim_start_matches("0x");
+            let be = alloy_primitives::hex::decode(modulus).unwrap();
+            for (i, b) in be.iter().rev().enumerate() {
+                le[i] = *b;
+            }
+            le
+        };
+        let mut tried = 0;
+        for seed in 0u64..64 {
+            let sig = PrivateKey::from_seed(&seed.to_be_bytes()).sign(msg);
+            let mut bytes = sig.to_bytes();
+            let (mut carry, mut x) = (0u16, [0u8; 32]);
+            for i in 0..32 {
+                let b = if i == 31 { bytes[i] & 0x3f } else { bytes[i] };
+                let sum = b as u16 + p_le[i] as u16 + carry;
+                x[i] = sum as u8;
+                carry = sum >> 8;
+            }
+            if carry == 0 && x[31] & 0xc0 == 0 {
+                x[31] |= bytes[31] & 0xc0;
+                bytes[..32].copy_from_slice(&x);
+                assert!(Signature::from_bytes(&bytes).is_err(), "x + p accepted");
+                tried += 1;
+            }
+        }
+        assert!(tried > 0, "some x + p fits the encoding");
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //!   commitment proven by the circuit and recomputed by the primary contract.
 //! - [`ecdsa`]: the Ethereum-key authorisation of ChangePubKey.
 //! - [`block`]: sealed blocks, receipts, priority ops.
+//! - [`chains`]: the chain set fixed at genesis, with each chain's signing domain.
 
 pub mod amount;
 pub mod block;
+pub mod chains;
 pub mod ecdsa;
 pub mod error;
 pub mod field;
@@ -28,6 +30,7 @@ pub mod tx;
 pub use alloy_primitives::{keccak256, Address, B256, U256};
 pub use amount::Amount;
 pub use block::{Block, BlockOp, PriorityOp, PriorityRef, Receipt, TxStatus};
+pub use chains::{ChainDomain, ChainSet};
 pub use error::TypesError;
 pub use field::Fr;
 pub use ids::{AccountId, ChainId, Nonce, TokenId};

@@ -9,11 +9,16 @@
 //! | op | layout after the type byte |
 //! |---|---|
 //! | Noop (0) | nothing |
-//! | Deposit (1) | chain u16, account u32, token u16, amount u128, address 20 |
+//! | Deposit (1) | chain u16, account u32, token u16, amount u128, address 20, refunded u8 |
 //! | Transfer (2) | from u32, to u32, token u16, amount u128 |
 //! | Withdraw (3) | chain u16, account u32, token u16, amount u128, address 20 |
 //! | FullExit (4) | chain u16, account u32, token u16, amount u128, address 20 |
 //! | ChangePubKey (5) | chain u16, account u32, pubkey hash 32, address 20, nonce u32 |
+//!
+//! A deposit that cannot be credited (no free account slot, or a balance or reserve that
+//! would overflow) is still processed, so that it consumes its priority request: it
+//! publishes `refunded = 1` and account 0, changes nothing on L2, and its own chain's
+//! contract refunds the depositor when the block executes (DESIGN §4).
 //!
 //! The pubdata commitment is a hash chain over all pubdata since genesis:
 //! `c' = H_pubdata(c, e0, e1, e2)` where `e0, e1, e2` are the record's bytes `[0..31]`,
@@ -78,11 +83,11 @@ impl OpType {
 pub enum OpPubdata {
     /// See [`OpType::Noop`].
     Noop,
-    /// A deposit credited to `account` (created if `address` had none).
+    /// A deposit credited to `account` (created if `address` had none), or refunded.
     Deposit {
         /// Chain the deposit was made on.
         chain: ChainId,
-        /// Credited account.
+        /// Credited account; 0 when refunded.
         account: AccountId,
         /// Token.
         token: TokenId,
@@ -90,6 +95,8 @@ pub enum OpPubdata {
         amount: Amount,
         /// Owner address.
         address: Address,
+        /// The deposit could not be credited: its chain refunds `address` at execution.
+        refunded: bool,
     },
     /// A transfer between accounts.
     Transfer {
@@ -191,8 +198,12 @@ impl OpPubdata {
                 token,
                 amount,
                 address,
+                refunded,
+            } => {
+                w.put_transfer_out(chain, account, token, amount, address);
+                w.put(&[refunded as u8]);
             }
-            | OpPubdata::Withdraw {
+            OpPubdata::Withdraw {
                 chain,
                 account,
                 token,
@@ -205,13 +216,7 @@ impl OpPubdata {
                 token,
                 amount,
                 address,
-            } => {
-                w.put(&chain.get().to_be_bytes());
-                w.put(&account.get().to_be_bytes());
-                w.put(&token.get().to_be_bytes());
-                w.put(&amount.0.to_be_bytes());
-                w.put(address.as_slice());
-            }
+            } => w.put_transfer_out(chain, account, token, amount, address),
             OpPubdata::ChangePubKey {
                 chain,
                 account,
@@ -251,13 +256,29 @@ impl OpPubdata {
                 let amount = Amount(r.u128());
                 let address = Address::from_slice(r.take(20));
                 match op_type {
-                    OpType::Deposit => OpPubdata::Deposit {
-                        chain,
-                        account,
-                        token,
-                        amount,
-                        address,
-                    },
+                    OpType::Deposit => {
+                        let refunded = match r.take(1)[0] {
+                            0 => false,
+                            1 => true,
+                            other => {
+                                return Err(invalid(
+                                    "pubdata",
+                                    format!("deposit refund flag {other}, not 0 or 1"),
+                                ))
+                            }
+                        };
+                        if refunded && account.get() != 0 {
+                            return Err(invalid("pubdata", "a refunded deposit names an account"));
+                        }
+                        OpPubdata::Deposit {
+                            chain,
+                            account,
+                            token,
+                            amount,
+                            address,
+                            refunded,
+                        }
+                    }
                     OpType::Withdraw => OpPubdata::Withdraw {
                         chain,
                         account,
@@ -327,6 +348,22 @@ impl Writer {
     fn put(&mut self, bytes: &[u8]) {
         self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
         self.pos += bytes.len();
+    }
+
+    /// The fields Deposit, Withdraw and FullExit share, in their order.
+    fn put_transfer_out(
+        &mut self,
+        chain: ChainId,
+        account: AccountId,
+        token: TokenId,
+        amount: Amount,
+        address: Address,
+    ) {
+        self.put(&chain.get().to_be_bytes());
+        self.put(&account.get().to_be_bytes());
+        self.put(&token.get().to_be_bytes());
+        self.put(&amount.0.to_be_bytes());
+        self.put(address.as_slice());
     }
 }
 
@@ -401,5 +438,21 @@ mod tests {
         .encode();
         big_chain[1] = 1; // chain 257
         assert!(OpPubdata::decode(&big_chain).is_err());
+        let deposit = |refunded| OpPubdata::Deposit {
+            chain: ChainId::new(1).unwrap(),
+            account: AccountId::new(0).unwrap(),
+            token: TokenId::new(1).unwrap(),
+            amount: Amount(5),
+            address: Address::repeat_byte(7),
+            refunded,
+        };
+        assert_eq!(deposit(true).encode()[45], 1);
+        assert_eq!(deposit(false).encode()[45], 0);
+        let mut bad_flag = deposit(true).encode();
+        bad_flag[45] = 2;
+        assert!(OpPubdata::decode(&bad_flag).is_err());
+        let mut refunded_with_account = deposit(true).encode();
+        refunded_with_account[6] = 3;
+        assert!(OpPubdata::decode(&refunded_with_account).is_err());
     }
 }

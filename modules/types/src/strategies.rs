@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use crate::ecdsa::{eth_key_from_seed, sign_change_pubkey};
 use crate::pubdata::OpPubdata;
 use crate::tx::{ChangePubKey, L2Tx, Transfer, Withdraw};
-use crate::{AccountId, Amount, ChainId, Nonce, PrivateKey, PubKeyHash, TokenId};
+use crate::{AccountId, Amount, ChainId, ChainSet, Nonce, PrivateKey, PubKeyHash, TokenId};
 
 /// Any account id.
 pub fn account_id() -> impl Strategy<Value = AccountId> {
@@ -50,15 +50,29 @@ pub fn pubkey_hash() -> impl Strategy<Value = PubKeyHash> {
 pub fn op_pubdata() -> impl Strategy<Value = OpPubdata> {
     prop_oneof![
         Just(OpPubdata::Noop),
-        (chain_id(), account_id(), token_id(), amount(), address()).prop_map(
-            |(chain, account, token, amount, address)| OpPubdata::Deposit {
-                chain,
-                account,
-                token,
-                amount,
-                address
-            }
-        ),
+        (
+            chain_id(),
+            account_id(),
+            token_id(),
+            amount(),
+            address(),
+            any::<bool>()
+        )
+            .prop_map(|(chain, account, token, amount, address, refunded)| {
+                OpPubdata::Deposit {
+                    chain,
+                    // A refunded deposit credits no account and says so with account 0.
+                    account: if refunded {
+                        AccountId::new(0).expect("0")
+                    } else {
+                        account
+                    },
+                    token,
+                    amount,
+                    address,
+                    refunded,
+                }
+            }),
         (account_id(), account_id(), token_id(), amount()).prop_map(|(from, to, token, amount)| {
             OpPubdata::Transfer {
                 from,
@@ -157,7 +171,12 @@ pub fn l2_tx() -> impl Strategy<Value = L2Tx> {
         )
             .prop_map(|(seed, account, chain, pubkey_hash, nonce)| {
                 let eth = eth_key_from_seed(&seed.to_be_bytes());
-                let eth_signature = sign_change_pubkey(&eth, pubkey_hash, Nonce(nonce), account);
+                // Signed for the chain's domain in the largest local chain set, so that
+                // any chain id the strategy draws has one.
+                let chains = ChainSet::local(usize::from(ChainId::MAX) + 1);
+                let domain = chains.domain(chain).expect("every chain id is in the set");
+                let eth_signature =
+                    sign_change_pubkey(domain, &eth, pubkey_hash, Nonce(nonce), account);
                 L2Tx::ChangePubKey(ChangePubKey {
                     account,
                     chain,

@@ -75,7 +75,16 @@ pub fn register_key(user: &User, id: u32, nonce: u32) -> L2Tx {
         chain: chain(),
         pubkey_hash,
         nonce: Nonce(nonce),
-        eth_signature: sign_change_pubkey(&user.eth, pubkey_hash, Nonce(nonce), account),
+        eth_signature: sign_change_pubkey(
+            manyfold_node::config::NodeConfig::devnet()
+                .chain_set()
+                .domain(chain())
+                .unwrap(),
+            &user.eth,
+            pubkey_hash,
+            Nonce(nonce),
+            account,
+        ),
     })
 }
 
