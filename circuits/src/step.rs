@@ -24,6 +24,7 @@ type Point = AllocatedPoint<GrumpkinEngine>;
 pub struct OpStep {
     slots: Vec<StepWitness>,
     active: usize,
+    chains: usize,
 }
 
 /// Ops per IVC step. Nova's augmentation and secondary fold are paid once per step, so
@@ -35,26 +36,56 @@ impl OpStep {
     /// The step proving `ops` (1 to [`OPS_PER_STEP`] of them, in order). `padding` fills
     /// the remaining slots: the witness of a Noop on the state after the last op.
     ///
+    /// The step's shape depends on the number of chains, which every witness carries.
+    ///
     /// # Panics
-    /// With no op or more than [`OPS_PER_STEP`].
+    /// With no op or more than [`OPS_PER_STEP`], or witnesses of different chain sets.
     pub fn new(ops: Vec<StepWitness>, padding: StepWitness) -> Self {
         assert!(
             (1..=OPS_PER_STEP).contains(&ops.len()),
             "a step holds 1 to {OPS_PER_STEP} ops, got {}",
             ops.len()
         );
+        let chains = padding.chains;
+        assert!(
+            ops.iter().all(|w| w.chains == chains),
+            "every witness of a step comes from one chain set"
+        );
         let active = ops.len();
         let mut slots = ops;
         slots.resize(OPS_PER_STEP, padding);
-        Self { slots, active }
+        Self {
+            slots,
+            active,
+            chains,
+        }
     }
 
-    /// Inactive Noops over an empty state: the circuit's shape, for parameter setup.
-    pub fn blank() -> Self {
-        let noop = StepWitness::build(&manyfold_state::L2State::new(), &manyfold_types::Op::Noop);
+    /// Inactive Noops over an empty state of `chains` chains: the circuit's shape (which
+    /// depends on the number of chains, not on their domains), for parameter setup.
+    pub fn blank(chains: usize) -> Self {
+        let noop = StepWitness::build(
+            &manyfold_state::L2State::new(manyfold_types::ChainSet::local(chains)),
+            &manyfold_types::Op::Noop,
+        );
         Self {
             slots: vec![noop; OPS_PER_STEP],
             active: 0,
+            chains,
+        }
+    }
+
+    /// A step whose slots are active as `active` says, whatever their count: for tests
+    /// that play a prover choosing these flags.
+    #[doc(hidden)]
+    pub fn with_active_flags(slots: Vec<StepWitness>, active: Vec<bool>) -> AdversarialStep {
+        AdversarialStep {
+            step: OpStep {
+                chains: slots[0].chains,
+                active: 0,
+                slots,
+            },
+            active,
         }
     }
 }
@@ -230,15 +261,16 @@ fn fixed_base_mul<CS: ConstraintSystem<Fr>>(
     bits: &[AllocatedBit],
 ) -> Result<Point, SynthesisError> {
     use group::{prime::PrimeCurveAffine, Curve, Group};
+    // Whole windows only: a padding bit would be one more value for the prover to choose.
+    assert!(
+        bits.len().is_multiple_of(2),
+        "an even number of scalar bits"
+    );
     let mut acc = Point::default(cs.namespace(|| "infinity"))?;
     let mut base = GrumpkinAffine::generator().to_curve();
     for (w, pair) in bits.chunks(2).enumerate() {
         let mut cs = cs.namespace(|| format!("window {w}"));
-        let b0 = &pair[0];
-        let b1 = pair
-            .get(1)
-            .cloned()
-            .unwrap_or(AllocatedBit::alloc(cs.namespace(|| "pad"), Some(false))?);
+        let (b0, b1) = (&pair[0], pair[1].clone());
         let both = AllocatedBit::and(cs.namespace(|| "both"), b0, &b1)?;
         let table: [(Fr, Fr); 3] =
             [base, base.double(), base.double() + base].map(|p| coordinates(&p.to_affine()));
@@ -289,6 +321,25 @@ fn window_coordinate<CS: ConstraintSystem<Fr>>(
     materialise(cs, lc, value)
 }
 
+/// An [`OpStep`] with prover-chosen active flags (see [`OpStep::with_active_flags`]).
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct AdversarialStep {
+    step: OpStep,
+    active: Vec<bool>,
+}
+
+impl AdversarialStep {
+    /// Synthesises the step into `cs`.
+    pub fn synthesize<CS: ConstraintSystem<Fr>>(
+        &self,
+        cs: &mut CS,
+        z: &[AllocatedNum<Fr>],
+    ) -> Result<Vec<AllocatedNum<Fr>>, SynthesisError> {
+        self.step.synthesize_with(cs, z, &self.active)
+    }
+}
+
 impl StepCircuit<Fr> for OpStep {
     fn arity(&self) -> usize {
         2
@@ -299,11 +350,23 @@ impl StepCircuit<Fr> for OpStep {
         cs: &mut CS,
         z: &[AllocatedNum<Fr>],
     ) -> Result<Vec<AllocatedNum<Fr>>, SynthesisError> {
+        let active: Vec<bool> = (0..self.slots.len()).map(|i| i < self.active).collect();
+        self.synthesize_with(cs, z, &active)
+    }
+}
+
+impl OpStep {
+    fn synthesize_with<CS: ConstraintSystem<Fr>>(
+        &self,
+        cs: &mut CS,
+        z: &[AllocatedNum<Fr>],
+        active_flags: &[bool],
+    ) -> Result<Vec<AllocatedNum<Fr>>, SynthesisError> {
         let (mut root, mut commitment) = (z[0].clone(), z[1].clone());
         let mut previous_active: Option<AllocatedBit> = None;
         for (i, witness) in self.slots.iter().enumerate() {
             let mut cs = cs.namespace(|| format!("slot {i}"));
-            let active = AllocatedBit::alloc(cs.namespace(|| "active"), Some(i < self.active))?;
+            let active = AllocatedBit::alloc(cs.namespace(|| "active"), Some(active_flags[i]))?;
             // Active slots come first: an inactive slot is never followed by an active one.
             if let Some(previous) = &previous_active {
                 cs.enforce(
@@ -314,7 +377,8 @@ impl StepCircuit<Fr> for OpStep {
                 );
             }
             let active_num = num_of_bit(cs.namespace(|| "active num"), &active)?;
-            let (new_root, new_commitment) = synthesize_op(&mut cs, witness, &root, &commitment)?;
+            let (new_root, new_commitment) =
+                synthesize_op(&mut cs, witness, self.chains, &root, &commitment)?;
             root = select(cs.namespace(|| "root"), &active_num, &new_root, &root)?;
             commitment = select(
                 cs.namespace(|| "commitment"),
@@ -332,6 +396,7 @@ impl StepCircuit<Fr> for OpStep {
 fn synthesize_op<CS: ConstraintSystem<Fr>>(
     cs: &mut CS,
     w: &StepWitness,
+    chains: usize,
     state_root: &AllocatedNum<Fr>,
     commitment: &AllocatedNum<Fr>,
 ) -> Result<(AllocatedNum<Fr>, AllocatedNum<Fr>), SynthesisError> {
@@ -373,14 +438,24 @@ fn synthesize_op<CS: ConstraintSystem<Fr>>(
         bits(cs.namespace(|| "amount bits"), &amount, 128)?;
         let address_bits = bits(cs.namespace(|| "address bits"), &address, 160)?;
         let nonce_bits = bits(cs.namespace(|| "nonce bits"), &nonce, 32)?;
+        // The chain set is fixed at genesis (DESIGN §1): `chain <= chains - 1`, shown by
+        // `chains - 1 - chain` fitting the chain id's four bits.
+        let chain_headroom = materialise(
+            cs.namespace(|| "chains - 1 - chain"),
+            LinearCombination::zero() + (Fr::from(chains as u64 - 1), CS::one())
+                - chain.get_variable(),
+            chain.get_value().map(|c| Fr::from(chains as u64 - 1) - c),
+        )?;
+        bits(cs.namespace(|| "known chain"), &chain_headroom, 4)?;
 
-        // The state root splits into the account and reserve roots.
+        // The state root splits into the account and reserve roots and the account count.
         let accounts_root = num(cs, "accounts root", w.roots.0)?;
         let reserves_root = num(cs, "reserves root", w.roots.1)?;
+        let count = num(cs, "account count", Fr::from(u64::from(w.account_count)))?;
         let root = hash(
             cs.namespace(|| "state root"),
             Domain::State,
-            &[accounts_root.clone(), reserves_root.clone()],
+            &[accounts_root.clone(), reserves_root.clone(), count.clone()],
         )?;
         enforce_zero(
             cs.namespace(|| "state root matches"),
@@ -432,8 +507,95 @@ fn synthesize_op<CS: ConstraintSystem<Fr>>(
         let payable = mul(cs.namespace(|| "payable"), &owner_ok, &covered)?;
         let paid = mul(cs.namespace(|| "paid"), &payable, &a.balance)?;
 
+        // Deposit: credited to the owner's account, or to a new account at the next id,
+        // unless the balance or the reserve would overflow or the tree is full; then it is
+        // refunded on its chain (DESIGN §4: every priority op is processable).
+        let two_24 = Fr::from(1u64 << 24);
+        let count_gap = materialise(
+            cs.namespace(|| "count - 2^24"),
+            lc(&count) - (two_24, CS::one()),
+            count.get_value().map(|c| c - two_24),
+        )?;
+        // The count starts at 0 and grows by one only below 2^24, so `count == 2^24`
+        // is exactly "every id is taken".
+        let full = is_zero(cs.namespace(|| "tree full"), &count_gap)?;
+        let not_full = materialise(
+            cs.namespace(|| "not full"),
+            LinearCombination::zero() + CS::one() - full.get_variable(),
+            full.get_value().map(|f| Fr::ONE - f),
+        )?;
+        let not_exists = materialise(
+            cs.namespace(|| "A empty"),
+            LinearCombination::zero() + CS::one() - a.exists.get_variable(),
+            a.exists.get_value().map(|e| Fr::ONE - e),
+        )?;
+        let deposit_to_empty = mul(cs.namespace(|| "deposit to empty"), &deposit, &not_exists)?;
+        let open_slot = mul(cs.namespace(|| "open slot"), &deposit_to_empty, &not_full)?;
+        // A new account takes the next id, never a slot of the prover's choosing.
+        enforce_equal_if(
+            cs.namespace(|| "new account at the next id"),
+            &lc(&open_slot),
+            &account_a,
+            &count,
+        );
+        // Reading another owner's account is only how a full tree proves a refund.
+        let deposit_not_full = mul(cs.namespace(|| "deposit, not full"), &deposit, &not_full)?;
+        cs.enforce(
+            || "deposit to another owner's account only when full",
+            |_| lc(&deposit_not_full),
+            |_| lc(&a.exists) - owner_ok.get_variable(),
+            |lc| lc,
+        );
+        let no_overflow = |cs: &mut CS, name: &'static str, x: &AllocatedNum<Fr>| {
+            let sum = materialise(
+                cs.namespace(|| format!("{name} + amount")),
+                lc(x) + amount.get_variable(),
+                x.get_value().zip(amount.get_value()).map(|(x, y)| x + y),
+            )?;
+            let sum_bits = bits(cs.namespace(|| format!("{name} + amount bits")), &sum, 129)?;
+            materialise(
+                cs.namespace(|| format!("{name} + amount fits")),
+                LinearCombination::zero() + CS::one() - sum_bits[128].get_variable(),
+                sum_bits[128]
+                    .get_value()
+                    .map(|b| if b { Fr::ZERO } else { Fr::ONE }),
+            )
+        };
+        let balance_fits = no_overflow(cs, "balance", &a.balance)?;
+        let reserve_fits = no_overflow(cs, "reserve", &reserve)?;
+        let fits = mul(cs.namespace(|| "both fit"), &balance_fits, &reserve_fits)?;
+        let to_owner = mul(cs.namespace(|| "deposit to owner"), &deposit, &owner_ok)?;
+        let credited_existing = mul(cs.namespace(|| "credited to owner"), &to_owner, &fits)?;
+        let creates = mul(cs.namespace(|| "creates account"), &open_slot, &fits)?;
+        let credited = materialise(
+            cs.namespace(|| "credited"),
+            lc(&credited_existing) + creates.get_variable(),
+            credited_existing
+                .get_value()
+                .zip(creates.get_value())
+                .map(|(x, y)| x + y),
+        )?;
+        let refunded = materialise(
+            cs.namespace(|| "refunded"),
+            lc(&deposit) - credited.get_variable(),
+            deposit
+                .get_value()
+                .zip(credited.get_value())
+                .map(|(d, c)| d - c),
+        )?;
+        let refunded_account = mul(cs.namespace(|| "refunded account"), &refunded, &account_a)?;
+        let count_after = materialise(
+            cs.namespace(|| "count after"),
+            lc(&count) + creates.get_variable(),
+            count
+                .get_value()
+                .zip(creates.get_value())
+                .map(|(c, n)| c + n),
+        )?;
+
         // Amount movements.
-        let deposited = mul(cs.namespace(|| "deposited"), &deposit, &amount)?;
+        let published_deposit = mul(cs.namespace(|| "published deposit"), &deposit, &amount)?;
+        let deposited = mul(cs.namespace(|| "deposited"), &credited, &amount)?;
         let transferred = mul(cs.namespace(|| "transferred"), &transfer, &amount)?;
         let withdrawn = mul(cs.namespace(|| "withdrawn"), &withdraw, &amount)?;
         let exited = mul(cs.namespace(|| "exited"), &full_exit, &paid)?;
@@ -478,24 +640,17 @@ fn synthesize_op<CS: ConstraintSystem<Fr>>(
         )?;
         let address_a = select(
             cs.namespace(|| "A new address"),
-            &deposit,
+            &creates,
             &address,
             &a.address,
         )?;
-        let created = mul(cs.namespace(|| "exists and deposit"), &a.exists, &deposit)?;
         let exists_a = materialise(
             cs.namespace(|| "A exists after"),
-            lc(&a.exists) + deposit.get_variable() - created.get_variable(),
-            (|| Some(a.exists.get_value()? + deposit.get_value()? - created.get_value()?))(),
+            lc(&a.exists) + creates.get_variable(),
+            (|| Some(a.exists.get_value()? + creates.get_value()?))(),
         )?;
 
         // Rules on A.
-        enforce_equal_if(
-            cs.namespace(|| "deposit to the owner's account"),
-            &lc(&created),
-            &a.address,
-            &address,
-        );
         cs.enforce(
             || "signer account exists",
             |_| uses_nonce.clone(),
@@ -609,12 +764,23 @@ fn synthesize_op<CS: ConstraintSystem<Fr>>(
                 .map(|(t, x)| t + x),
         )?;
         let sig = &w.signature;
+        // Neither point may be the identity: with `pk.is_infinity = 1` the on-curve check
+        // is skipped and `e·P` vanishes, so `R = k·G, s = k` would sign for any key hash.
+        // Honest witnesses always carry real points (G for unsigned ops).
         let pk = Point::alloc(
             cs.namespace(|| "pk"),
-            Some((sig.public_key.0, sig.public_key.1, false)),
+            Some((sig.public_key.0, sig.public_key.1, sig.public_key_infinity)),
         )?;
+        enforce_zero(
+            cs.namespace(|| "pk is not the identity"),
+            lc(&pk.is_infinity),
+        );
         pk.check_on_curve(cs.namespace(|| "pk on curve"))?;
-        let r = Point::alloc(cs.namespace(|| "R"), Some((sig.r.0, sig.r.1, false)))?;
+        let r = Point::alloc(
+            cs.namespace(|| "R"),
+            Some((sig.r.0, sig.r.1, sig.r_infinity)),
+        )?;
+        enforce_zero(cs.namespace(|| "R is not the identity"), lc(&r.is_infinity));
         r.check_on_curve(cs.namespace(|| "R on curve"))?;
         let s_bits = alloc_bits(cs.namespace(|| "s"), &sig.s_bits)?;
         debug_assert_eq!(s_bits.len(), SCALAR_BITS);
@@ -692,8 +858,10 @@ fn synthesize_op<CS: ConstraintSystem<Fr>>(
         let pkh_bits = strict_bits(cs.namespace(|| "pkh bits"), &new_pkh)?;
         let amount_field = materialise(
             cs.namespace(|| "published amount"),
-            lc(&deposited) + withdrawn.get_variable() + exited.get_variable(),
-            (|| Some(deposited.get_value()? + withdrawn.get_value()? + exited.get_value()?))(),
+            lc(&published_deposit) + withdrawn.get_variable() + exited.get_variable(),
+            (|| {
+                Some(published_deposit.get_value()? + withdrawn.get_value()? + exited.get_value()?)
+            })(),
         )?;
         let dwf = LinearCombination::zero()
             + deposit.get_variable()
@@ -701,14 +869,16 @@ fn synthesize_op<CS: ConstraintSystem<Fr>>(
             + full_exit.get_variable();
         let dwf_value =
             (|| Some(deposit.get_value()? + withdraw.get_value()? + full_exit.get_value()?))();
+        // A refunded deposit publishes account 0.
         let dwf_fields = shifted(&chain, 224)
             + &shifted(&account_a, 192)
+            + &scale(&shifted(&refunded_account, 192), -Fr::ONE)
             + &shifted(&token, 176)
             + &pack(&address_bits[112..], 0);
         let dwf_fields_value = (|| {
             Some(
                 chain.get_value()? * pow2(224)
-                    + account_a.get_value()? * pow2(192)
+                    + (account_a.get_value()? - refunded_account.get_value()?) * pow2(192)
                     + token.get_value()? * pow2(176)
                     + value_of(&address_bits[112..], 0)?,
             )
@@ -808,10 +978,11 @@ fn synthesize_op<CS: ConstraintSystem<Fr>>(
                 )
             })(),
         )?;
+        // The deposit's refund flag is byte 45 of the record: bits 128.. of chunk1.
         let chunk1 = materialise(
             cs.namespace(|| "chunk1"),
-            lc(&dwf1) + c1.get_variable(),
-            dwf1.get_value().zip(c1.get_value()).map(|(x, y)| x + y),
+            lc(&dwf1) + c1.get_variable() + &shifted(&refunded, 128),
+            (|| Some(dwf1.get_value()? + c1.get_value()? + refunded.get_value()? * pow2(128)))(),
         )?;
         let new_commitment = hash(
             cs.namespace(|| "pubdata commitment"),
@@ -821,7 +992,7 @@ fn synthesize_op<CS: ConstraintSystem<Fr>>(
         let new_root = hash(
             cs.namespace(|| "new state root"),
             Domain::State,
-            &[accounts_new, reserves_new],
+            &[accounts_new, reserves_new, count_after],
         )?;
         Ok((new_root, new_commitment))
     }

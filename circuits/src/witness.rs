@@ -50,8 +50,14 @@ impl LeafWitness {
 pub struct SignatureWitness {
     /// Public key coordinates.
     pub public_key: (Fr, Fr),
+    /// The infinity flag the circuit allocates for the key. Always `false` in an honest
+    /// witness; it is a field so that tests can play a prover that sets it (the circuit
+    /// must then be unsatisfiable).
+    pub public_key_infinity: bool,
     /// Nonce commitment coordinates.
     pub r: (Fr, Fr),
+    /// The infinity flag allocated for `R`; as `public_key_infinity`.
+    pub r_infinity: bool,
     /// The response `s`, 254 little-endian bits (a Grumpkin scalar may exceed the field).
     pub s_bits: Vec<bool>,
 }
@@ -68,7 +74,9 @@ impl SignatureWitness {
             .collect();
         Self {
             public_key: signed.public_key.coordinates(),
+            public_key_infinity: false,
             r: coordinates(&signed.signature.r),
+            r_infinity: false,
             s_bits,
         }
     }
@@ -78,7 +86,9 @@ impl SignatureWitness {
         let g = coordinates(&GrumpkinAffine::generator());
         Self {
             public_key: g,
+            public_key_infinity: false,
             r: g,
+            r_infinity: false,
             s_bits: vec![false; SCALAR_BITS],
         }
     }
@@ -107,6 +117,12 @@ pub struct StepWitness {
     pub new_pubkey_hash: Fr,
     /// Account root and reserve root before the op.
     pub roots: (Fr, Fr),
+    /// Accounts created before the op: the next account id, the state root's third input.
+    pub account_count: u32,
+    /// How many chains the rollup settles on: a constant of the circuit's shape (ops
+    /// naming chain ids at or above it are unprovable), carried here so that a step is
+    /// built from its witnesses alone.
+    pub chains: usize,
     /// A before the op.
     pub a: LeafWitness,
     /// B after A's update.
@@ -125,8 +141,11 @@ impl StepWitness {
     pub fn build(state: &L2State, op: &Op) -> Self {
         let zero_chain = ChainId::new(0).expect("0");
         let zero_token = TokenId::new(0).expect("0");
-        let next_account = AccountId::new(state.account_count() as u32)
-            .unwrap_or(AccountId::new(AccountId::MAX).expect("max"));
+        // A deposit from an address without an account takes the next id; when the tree
+        // is full it reads any other account's leaf (here account 0's), which proves that
+        // it cannot be credited, and is refunded.
+        let next_account =
+            AccountId::new(state.account_count() as u32).unwrap_or(AccountId::new(0).expect("0"));
         let w = |op_type, chain: ChainId, token: TokenId, a: AccountId, b: AccountId| {
             let snap_a = state.leaf_snapshot(a, token);
             let a_leaf = LeafWitness::from_snapshot(&snap_a, &snap_a.account_path);
@@ -142,6 +161,8 @@ impl StepWitness {
                 nonce: 0,
                 new_pubkey_hash: Fr::ZERO,
                 roots: (state.accounts_root(), state.reserves_root()),
+                account_count: state.account_count() as u32,
+                chains: state.chains().len(),
                 b: a_leaf.clone(),
                 a: a_leaf,
                 reserve: fr_from_u128(reserve.value.0),

@@ -90,7 +90,7 @@ fn mutate(op: Op, rng: &mut impl Rng, scenario: &Scenario) -> Op {
 fn circuit_accepts_exactly_what_the_state_accepts() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0xd1ff);
     let mut scenario = Scenario::new(5, 2, 2);
-    let mut state = L2State::new();
+    let mut state = scenario.genesis();
     let mut commitment = Fr::from(0u64);
     let (mut accepted, mut refused) = (0, 0);
     let mut constraints = 0;
@@ -150,4 +150,160 @@ fn circuit_accepts_exactly_what_the_state_accepts() {
         accepted >= 20 && refused >= 5,
         "the sequence must exercise both sides"
     );
+}
+
+/// Runs one step with `witness` for `op` from `state`; a synthesis panic (Nova's gadgets
+/// dividing by zero on a non-point) counts as unprovable.
+fn provable(state: &L2State, op: &Op, witness: StepWitness) -> bool {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut cs = TestConstraintSystem::<Fr>::new();
+        let z = [
+            AllocatedNum::alloc(cs.namespace(|| "root"), || Ok(state.root())).unwrap(),
+            AllocatedNum::alloc(cs.namespace(|| "commitment"), || Ok(Fr::from(0u64))).unwrap(),
+        ];
+        let mut after = state.clone();
+        let _ = after.apply(op);
+        OpStep::new(vec![witness], StepWitness::build(&after, &Op::Noop))
+            .synthesize(&mut cs, &z)
+            .unwrap();
+        cs.is_satisfied()
+    }))
+    .unwrap_or(false)
+}
+
+/// Issue 9 items 1 and 2: edge encodings of signatures and keys. For each, the state's
+/// verdict and the circuit's agree: what the state refuses, no witness built from it (with
+/// the infinity flags a prover might set) satisfies; the honest signature of the same op
+/// is accepted by both, also with `s` unreduced (`s + q`, the same point: the same op
+/// under the same key).
+#[test]
+fn edge_encodings_are_refused_by_both_or_accepted_by_both() {
+    use ff::{Field, PrimeField};
+    use group::prime::PrimeCurveAffine;
+    use manyfold_circuits::SCALAR_BITS;
+    use manyfold_types::keys::{challenge, GrumpkinAffine, GrumpkinScalar};
+    use manyfold_types::{AccountId, ChainId, Signature, TokenId};
+
+    let mut scenario = Scenario::new(2, 1, 1);
+    let mut state = scenario.genesis();
+    for action in [
+        Action::Deposit {
+            user: 0,
+            chain: 0,
+            token: 0,
+            amount: 100,
+        },
+        Action::ChangePubKey { user: 0, chain: 0 },
+    ] {
+        let op = scenario.op(&state, action).unwrap();
+        state.apply(&op).unwrap();
+    }
+    let key = &scenario.users[0].l2;
+    let body = Withdraw {
+        account: AccountId::new(0).unwrap(),
+        chain: ChainId::new(0).unwrap(),
+        token: TokenId::new(0).unwrap(),
+        amount: Amount(10),
+        to: scenario.users[0].address,
+        nonce: Nonce(1),
+    };
+    let honest = body.sign(key);
+    let sk = {
+        let mut repr = <GrumpkinScalar as PrimeField>::Repr::default();
+        repr.as_mut().copy_from_slice(&key.to_bytes());
+        GrumpkinScalar::from_repr(repr).unwrap()
+    };
+    let identity = GrumpkinAffine::identity();
+    let e = challenge(&identity, key.public_key().hash(), body.message());
+    let with = |signature: Signature| {
+        let mut s = honest;
+        s.signature = signature;
+        Op::Withdraw(s)
+    };
+    // (name, op, witness tweak)
+    type Tweak = fn(&mut StepWitness);
+    let cases: Vec<(&str, Op, Tweak)> = vec![
+        ("honest", Op::Withdraw(honest), |_| {}),
+        (
+            "R = identity, s = e·sk",
+            with(Signature {
+                r: identity,
+                s: e * sk,
+            }),
+            |_| {},
+        ),
+        (
+            "R = identity flagged as infinity",
+            with(Signature {
+                r: identity,
+                s: e * sk,
+            }),
+            |w| w.signature.r_infinity = true,
+        ),
+        (
+            "s = 0",
+            with(Signature {
+                r: honest.signature.r,
+                s: GrumpkinScalar::ZERO,
+            }),
+            |_| {},
+        ),
+        ("key flagged as infinity", Op::Withdraw(honest), |w| {
+            w.signature.public_key_infinity = true
+        }),
+        (
+            "key at the identity's coordinates",
+            Op::Withdraw(honest),
+            |w| {
+                w.signature.public_key = (Fr::from(0u64), Fr::from(0u64));
+                w.signature.public_key_infinity = true;
+            },
+        ),
+    ];
+    for (name, op, tweak) in cases {
+        let native = state.check(&op).is_ok();
+        let mut witness = StepWitness::build(&state, &op);
+        tweak(&mut witness);
+        let tweaked = witness != StepWitness::build(&state, &op);
+        let circuit = provable(&state, &op, witness);
+        if tweaked {
+            // A prover's own choice of flags: never provable, whatever the op.
+            assert!(!circuit, "{name}: a tweaked witness satisfied the step");
+        } else {
+            assert_eq!(
+                circuit, native,
+                "{name}: state says {native}, circuit {circuit}"
+            );
+        }
+    }
+
+    // s + q: the same point as s, so the same op under the same key.
+    let order: Vec<bool> = {
+        let hex = GrumpkinScalar::MODULUS.trim_start_matches("0x");
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .rev()
+            .collect();
+        (0..SCALAR_BITS)
+            .map(|i| (bytes[i / 8] >> (i % 8)) & 1 == 1)
+            .collect()
+    };
+    let op = Op::Withdraw(honest);
+    let mut unreduced = StepWitness::build(&state, &op);
+    let mut carry = false;
+    let mut overflow = false;
+    for i in 0..SCALAR_BITS {
+        let (a, b) = (unreduced.signature.s_bits[i], order[i]);
+        unreduced.signature.s_bits[i] = a ^ b ^ carry;
+        carry = (a && b) || (carry && (a ^ b));
+        overflow = carry && i == SCALAR_BITS - 1;
+    }
+    if !overflow {
+        assert!(
+            provable(&state, &op, unreduced),
+            "s + q proves the op the state accepts with s"
+        );
+    }
 }

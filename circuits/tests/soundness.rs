@@ -31,7 +31,7 @@ fn failing(state: &L2State, op: &Op, witness: StepWitness) -> Option<String> {
 /// User 0 holds 100 of token 0 on chain 0 with a registered key; chain 0 holds 1,000,100.
 fn world() -> (Scenario, L2State) {
     let mut s = Scenario::new(2, 1, 1);
-    let mut state = L2State::new();
+    let mut state = s.genesis();
     for action in [
         Action::Deposit {
             user: 0,
@@ -165,7 +165,7 @@ fn a_key_that_is_not_registered_fails_even_with_a_valid_signature() {
 #[test]
 fn a_withdrawal_beyond_the_reserve_fails_the_reserve_range_check() {
     let mut s = Scenario::new(2, 2, 1);
-    let mut state = L2State::new();
+    let mut state = s.genesis();
     for action in [
         Action::Deposit {
             user: 0,
