@@ -68,8 +68,12 @@ fn describe() {
         "time to apply, persist and announce a block"
     );
     describe_counter!(
+        "manyfold_block_clock_behind_total",
+        "blocks sealed while the clock read earlier than the last block (they keep its timestamp)"
+    );
+    describe_counter!(
         "manyfold_actor_restarts_total",
-        "actor restarts by the supervisor, by actor"
+        "actor restarts by the supervisor, by actor (the prover's: proving restarted from durable progress)"
     );
     describe_counter!(
         "manyfold_prover_steps_total",
@@ -92,6 +96,18 @@ fn describe() {
     describe_gauge!(
         "manyfold_prover_backlog_blocks",
         "sealed blocks waiting for the prover (its queue depth)"
+    );
+    describe_counter!(
+        "manyfold_prover_panics_total",
+        "proving attempts that panicked (caught; proving retries the block after a backoff)"
+    );
+    describe_counter!(
+        "manyfold_prover_errors_total",
+        "proving attempts that failed with an error (retried after a backoff)"
+    );
+    describe_gauge!(
+        "manyfold_prover_failing_block",
+        "block whose proving keeps failing, 0 while proving is healthy"
     );
     describe_counter!(
         "manyfold_prover_notifications_dropped_total",

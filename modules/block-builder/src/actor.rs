@@ -38,6 +38,31 @@ impl Default for BlockBuilderConfig {
     }
 }
 
+/// Where the block builder reads the time: Unix seconds. The builder never gives a block
+/// a timestamp below its parent's, whatever the clock says (see [`BlockBuilder::seal`]).
+pub trait Clock: Send + Sync {
+    /// The current time, in Unix seconds.
+    fn now(&self) -> u64;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+impl<F: Fn() -> u64 + Send + Sync> Clock for F {
+    fn now(&self) -> u64 {
+        self()
+    }
+}
+
 /// A sealed block, as announced to subscribers.
 #[derive(Debug, Clone)]
 pub struct NewBlock {
@@ -58,6 +83,7 @@ pub struct BlockBuilderActor {
     events: broadcast::Sender<NewBlock>,
     builder: Option<BlockBuilder>,
     waiting_since: Option<Instant>,
+    clock: Arc<dyn Clock>,
 }
 
 impl BlockBuilderActor {
@@ -77,7 +103,14 @@ impl BlockBuilderActor {
             events,
             builder: None,
             waiting_since: None,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads block timestamps from `clock` instead of the system clock (tests step it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Starts the actor on its own thread (sealing is CPU work) under a supervisor.
@@ -137,10 +170,7 @@ impl BlockBuilderActor {
         }
         let builder = self.builder.as_mut()?;
         let started = Instant::now();
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        match builder.seal(candidates, timestamp) {
+        match builder.seal(candidates, self.clock.now()) {
             Ok(Some(sealed)) => {
                 self.waiting_since = None;
                 let block = &sealed.block;

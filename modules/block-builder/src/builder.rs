@@ -40,7 +40,10 @@ impl BlockBuilder {
     /// Opens the builder: reloads the state from `storage` into `state` (so that a restart
     /// starts from exactly what was committed) and writes the genesis block on first use.
     pub fn open(storage: Arc<dyn Storage>, state: SharedState) -> Result<Self, BuilderError> {
-        let loaded = L2State::open(storage.as_ref())?;
+        // The chain set is fixed at genesis: the shared state was made with it, and the
+        // stored state must have been too.
+        let chains = state.read().expect("state lock poisoned").chains().clone();
+        let loaded = L2State::open(storage.as_ref(), chains)?;
         let store = BlockStore::new(storage.clone());
         let height = store.height()?;
         let last = match store.block(height)? {
@@ -81,16 +84,29 @@ impl BlockBuilder {
         &self.last
     }
 
+    /// The timestamp the next block gets when the clock reads `now`: never below the last
+    /// sealed block's.
+    pub fn next_timestamp(&self, now: u64) -> u64 {
+        now.max(self.last.timestamp)
+    }
+
     /// Applies `candidates` in order and, if any was consumed, seals and durably commits
     /// block `last + 1`. Transactions the state refuses get a failed receipt; a priority op
     /// the state refuses (possible only for a deposit overflowing the amount range) stays
     /// in the lane and is retried, since each chain's requests must be consumed in order.
+    ///
+    /// `now` is the clock's reading (Unix seconds). The block's timestamp is
+    /// `max(now, previous block's timestamp)`: the settlement contracts revert a block whose
+    /// timestamp is below its parent's, so a clock stepping backwards must never produce
+    /// one. The previous timestamp is the last sealed block's, as stored, so this holds
+    /// across restarts.
     pub fn seal(
         &mut self,
         candidates: &[Candidate],
-        timestamp: u64,
+        now: u64,
     ) -> Result<Option<SealedBlock>, BuilderError> {
         let number = self.last.number + 1;
+        let timestamp = self.next_timestamp(now);
         let mut state = self.state.write().expect("state lock poisoned");
         let mut commitment = fr_from_be_bytes(&self.last.pubdata_commitment.0)
             .map_err(|e| BuilderError::Corrupt(e.to_string()))?;
@@ -152,6 +168,15 @@ impl BlockBuilder {
         if consumed.is_empty() {
             return Ok(None);
         }
+        if timestamp > now {
+            tracing::warn!(
+                block = number,
+                clock = now,
+                previous = self.last.timestamp,
+                "the clock reads earlier than the last block; keeping the last block's timestamp"
+            );
+            metrics::counter!("manyfold_block_clock_behind_total").increment(1);
+        }
         if ops.is_empty() {
             // Every transaction failed: the block still carries a Noop, so that every block
             // has at least one step for the prover to fold.
@@ -186,7 +211,7 @@ impl BlockBuilder {
             // Never leave the shared state ahead of the disk: readers (mempool, RPC) would
             // see a block that does not exist. Reload what was committed; if even that
             // fails, the actor's restart reopens the builder and tries again.
-            if let Ok(committed) = L2State::open(self.storage.as_ref()) {
+            if let Ok(committed) = L2State::open(self.storage.as_ref(), state.chains().clone()) {
                 *state = committed;
             }
             return Err(e.into());

@@ -9,7 +9,9 @@ mod builder;
 mod error;
 mod store;
 
-pub use actor::{BlockBuilderActor, BlockBuilderConfig, BlockBuilderHandle, NewBlock};
+pub use actor::{
+    BlockBuilderActor, BlockBuilderConfig, BlockBuilderHandle, Clock, NewBlock, SystemClock,
+};
 pub use builder::{BlockBuilder, SealedBlock};
 pub use error::BuilderError;
 pub use store::BlockStore;

@@ -17,11 +17,11 @@ use manyfold_types::{AccountId, Amount, Fr, L2Tx, Nonce, Op, TokenId, Transfer, 
 fn sealed_blocks_chain_persist_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(dir.path()).unwrap());
-    let state = Arc::new(RwLock::new(L2State::new()));
+    let state = Arc::new(RwLock::new(genesis()));
     let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
     assert_eq!(builder.last_block().number, 0);
 
-    let mut reference = L2State::new();
+    let mut reference = genesis();
     let mut scenario = Scenario::new(4, 2, 2);
     let ops = scenario.valid_ops(&mut reference, 11, 20);
     let candidates = |ops: &[Op], from: u64| -> Vec<Candidate> {
@@ -53,7 +53,7 @@ fn sealed_blocks_chain_persist_and_reopen() {
     assert!(builder.seal(&[], 3).unwrap().is_none(), "no ops, no block");
 
     drop(builder);
-    let reopened_state = Arc::new(RwLock::new(L2State::new()));
+    let reopened_state = Arc::new(RwLock::new(genesis()));
     let reopened = BlockBuilder::open(storage.clone(), reopened_state.clone()).unwrap();
     assert_eq!(reopened.last_block(), second.block.as_ref());
     assert_eq!(reopened_state.read().unwrap().root(), reference.root());
@@ -71,7 +71,7 @@ fn sealed_blocks_chain_persist_and_reopen() {
 fn refused_transactions_get_failed_receipts_and_leave_the_pool() {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(dir.path()).unwrap());
-    let state = Arc::new(RwLock::new(L2State::new()));
+    let state = Arc::new(RwLock::new(genesis()));
     let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
     let mut scenario = Scenario::new(2, 1, 1);
     let setup: Vec<Op> = {
@@ -96,7 +96,7 @@ fn refused_transactions_get_failed_receipts_and_leave_the_pool() {
             s.apply(&op).unwrap();
             ops.push(op);
         }
-        *s = L2State::new();
+        *s = genesis();
         ops
     };
     let seal_ops = setup
@@ -159,4 +159,59 @@ fn refused_transactions_get_failed_receipts_and_leave_the_pool() {
     )
     .unwrap();
     assert_eq!(restored.tx_count(), 0);
+}
+
+/// Issue 9 item 4: a clock that steps backwards must never give a block a timestamp below
+/// its parent's (every later commit would revert `TimestampBackwards` on the contracts),
+/// and the previous timestamp survives a restart because it is read from the stored last
+/// block.
+#[test]
+fn block_timestamps_never_go_backwards_even_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(dir.path()).unwrap());
+    let state = Arc::new(RwLock::new(genesis()));
+    let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
+    let mut reference = genesis();
+    let mut scenario = Scenario::new(2, 1, 1);
+    let ops = scenario.valid_ops(&mut reference, 5, 4);
+    let one = |i: usize| {
+        vec![Candidate {
+            seq: i as u64,
+            op: ops[i],
+            tx_hash: None,
+            priority: None,
+        }]
+    };
+
+    let first = builder.seal(&one(0), 1_000).unwrap().unwrap();
+    assert_eq!(first.block.timestamp, 1_000);
+    // The clock steps back by a minute.
+    let second = builder.seal(&one(1), 940).unwrap().unwrap();
+    assert_eq!(
+        second.block.timestamp, 1_000,
+        "a block is never older than its parent"
+    );
+    assert_eq!(builder.next_timestamp(0), 1_000);
+
+    // After a restart the previous timestamp comes from the stored last block.
+    drop(builder);
+    let mut builder =
+        BlockBuilder::open(storage.clone(), Arc::new(RwLock::new(genesis()))).unwrap();
+    let third = builder.seal(&one(2), 10).unwrap().unwrap();
+    assert_eq!(third.block.timestamp, 1_000);
+    // Once the clock catches up, it is used again.
+    let fourth = builder.seal(&one(3), 1_005).unwrap().unwrap();
+    assert_eq!(fourth.block.timestamp, 1_005);
+
+    let store = BlockStore::new(storage);
+    let stamps: Vec<u64> = (1..=4)
+        .map(|n| store.block(n).unwrap().unwrap().timestamp)
+        .collect();
+    assert_eq!(stamps, [1_000, 1_000, 1_000, 1_005]);
+}
+
+/// The genesis state of these tests: two local chains (every scenario here uses at most
+/// two).
+fn genesis() -> L2State {
+    L2State::new(manyfold_types::ChainSet::local(2))
 }

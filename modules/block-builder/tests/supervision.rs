@@ -2,7 +2,7 @@
 //! state (the state rolls back to the last committed block), and seals the same ops once
 //! storage works again: nothing acknowledged is lost, nothing is applied twice.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ fn a_failed_commit_restarts_the_builder_from_durable_state() {
     actix_rt::System::new().block_on(async {
         let storage = Arc::new(FlakyStorage::default());
         let dyn_storage: Arc<dyn Storage> = storage.clone();
-        let state = Arc::new(RwLock::new(L2State::new()));
+        let state = Arc::new(RwLock::new(genesis()));
         let mempool = MempoolActor::new(
             MempoolConfig::default(),
             dyn_storage.clone(),
@@ -60,7 +60,7 @@ fn a_failed_commit_restarts_the_builder_from_durable_state() {
         let store = BlockStore::new(dyn_storage.clone());
 
         let mut scenario = Scenario::new(2, 1, 1);
-        let scratch = L2State::new();
+        let scratch = genesis();
         let deposit = |s: &mut Scenario, user| match s.op(
             &scratch,
             Action::Deposit {
@@ -108,12 +108,76 @@ fn a_failed_commit_restarts_the_builder_from_durable_state() {
         let block_two = store.block(2).unwrap().unwrap();
         assert_eq!(block_two.ops.len(), 1, "the op is sealed exactly once");
         assert_eq!(block_two.parent_hash, block_one.hash());
-        let mut reference = L2State::new();
+        let mut reference = genesis();
         reference.apply(&first.into()).unwrap();
         reference.apply(&second.into()).unwrap();
         assert_eq!(block_two.state_root, fr_to_b256(&reference.root()));
         assert!(mempool.status().await.unwrap().priority_ops == 0);
         builder.stop().await;
+    });
+}
+
+/// Issue 9 item 4: the actor reads time from an injectable clock; when that clock steps
+/// backwards, and again after the builder is stopped and started afresh on the same store,
+/// sealed blocks keep their parent's timestamp instead of going back in time.
+#[test]
+fn a_clock_stepping_backwards_never_makes_a_block_older_than_its_parent() {
+    actix_rt::System::new().block_on(async {
+        let dyn_storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+        let state = Arc::new(RwLock::new(genesis()));
+        let mempool = MempoolActor::new(
+            MempoolConfig::default(),
+            dyn_storage.clone(),
+            state.clone(),
+            Default::default(),
+        )
+        .start_supervised(Duration::from_secs(5));
+        let config = BlockBuilderConfig {
+            max_block_time_ms: 20,
+            poll_interval_ms: 5,
+            ..Default::default()
+        };
+        let clock = Arc::new(AtomicU64::new(2_000));
+        let start = |clock: Arc<AtomicU64>| {
+            BlockBuilderActor::new(config, dyn_storage.clone(), state.clone(), mempool.clone())
+                .with_clock(Arc::new(move || clock.load(Ordering::SeqCst)))
+                .start_supervised()
+        };
+        let builder = start(clock.clone());
+        let store = BlockStore::new(dyn_storage.clone());
+        let mut scenario = Scenario::new(3, 1, 1);
+        let scratch = genesis();
+        let mut deposit = |user| match scenario.op(
+            &scratch,
+            Action::Deposit {
+                user,
+                chain: 0,
+                token: 0,
+                amount: 5,
+            },
+        ) {
+            Some(manyfold_types::Op::Deposit(d)) => PriorityOp::Deposit(d),
+            other => panic!("{other:?}"),
+        };
+
+        mempool.submit_priority(deposit(0)).await.unwrap();
+        wait(|| store.height().unwrap() == 1).await;
+        clock.store(1_500, Ordering::SeqCst); // NTP steps the clock back
+        mempool.submit_priority(deposit(1)).await.unwrap();
+        wait(|| store.height().unwrap() == 2).await;
+        builder.stop().await;
+
+        // A fresh builder on the same store, with a clock further behind.
+        clock.store(1_000, Ordering::SeqCst);
+        let builder = start(clock.clone());
+        mempool.submit_priority(deposit(2)).await.unwrap();
+        wait(|| store.height().unwrap() == 3).await;
+        builder.stop().await;
+
+        let stamps: Vec<u64> = (1..=3)
+            .map(|n| store.block(n).unwrap().unwrap().timestamp)
+            .collect();
+        assert_eq!(stamps, [2_000, 2_000, 2_000]);
     });
 }
 
@@ -123,4 +187,10 @@ async fn wait(mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The genesis state of these tests: two local chains (every scenario here uses at most
+/// two).
+fn genesis() -> L2State {
+    L2State::new(manyfold_types::ChainSet::local(2))
 }

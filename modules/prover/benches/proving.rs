@@ -42,6 +42,7 @@ fn main() {
     let params = load_or_setup(
         &cache.join("params"),
         &PtauSource::InsecureDevnet(cache.join("ptau")),
+        &manyfold_types::ChainSet::local(1),
     )
     .unwrap();
     println!(
@@ -57,7 +58,7 @@ fn main() {
 
     // Users with balances and keys, then a stream of transfers between them.
     let mut scenario = Scenario::new(8, 1, 1);
-    let mut state = L2State::new();
+    let mut state = L2State::new(manyfold_types::ChainSet::local(1));
     for user in 0..8 {
         for action in [
             Action::Deposit {

@@ -38,6 +38,10 @@ fn storage_err(e: impl std::fmt::Display) -> ProverError {
     ProverError::Storage(e.to_string())
 }
 
+/// Called with a block's number just before the prover folds that block's ops; a test's
+/// fault injection (it may panic or sleep). None by default.
+pub type BlockHook = Arc<dyn Fn(u32) + Send + Sync>;
+
 /// Proves sealed blocks in order. See the crate docs.
 pub struct BlockProver {
     params: Arc<Params>,
@@ -48,6 +52,9 @@ pub struct BlockProver {
     commitment: Fr,
     last_proven: u32,
     max_blocks_per_proof: u32,
+    /// The block being folded (or, after the last, the range being compressed).
+    proving: Option<u32>,
+    hook: Option<BlockHook>,
 }
 
 impl BlockProver {
@@ -61,7 +68,7 @@ impl BlockProver {
         let blocks = BlockStore::new(storage.clone());
         let proofs = ProofStore::new(storage);
         let last_proven = proofs.last_proven().map_err(storage_err)?;
-        let mut replica = L2State::new();
+        let mut replica = L2State::new(params.chains.clone());
         for n in 1..=last_proven {
             for op in blocks
                 .block_ops(n)
@@ -87,7 +94,27 @@ impl BlockProver {
             commitment,
             last_proven,
             max_blocks_per_proof: max_blocks_per_proof.max(1),
+            proving: None,
+            hook: None,
         })
+    }
+
+    /// Calls `hook` before folding each block (fault injection for tests).
+    pub(crate) fn set_block_hook(&mut self, hook: Option<BlockHook>) {
+        self.hook = hook;
+    }
+
+    /// Proves with `hook` called before each block is folded: for fault-injection tests.
+    #[cfg(feature = "test-utils")]
+    pub fn with_block_hook(mut self, hook: BlockHook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// The block whose proving is under way: set while a range is proven, left in place
+    /// when proving fails or panics (so the failure names its block), cleared on success.
+    pub fn proving_block(&self) -> Option<u32> {
+        self.proving
     }
 
     /// The last block covered by a proof.
@@ -122,6 +149,10 @@ impl BlockProver {
         let mut folding = Folding::new(self.replica.root(), self.commitment);
         let mut commitment = self.commitment;
         for n in from..=to {
+            self.proving = Some(n);
+            if let Some(hook) = &self.hook {
+                hook(n);
+            }
             let ops = self
                 .blocks
                 .block_ops(n)
@@ -164,6 +195,7 @@ impl BlockProver {
         self.proofs.save(&stored).map_err(storage_err)?;
         self.commitment = commitment;
         self.last_proven = to;
+        self.proving = None;
         metrics::gauge!("manyfold_prover_last_proven_block").set(to as f64);
         tracing::info!(from, to, steps = stored.public.steps, "proved blocks");
         Ok(Some(stored))
