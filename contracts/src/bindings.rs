@@ -92,5 +92,21 @@ mod tests {
             Primary::BlockCommit::SIGNATURE,
             "BlockCommit(uint32,uint32,bytes32,bytes32)"
         );
+        assert_eq!(
+            Secondary::receiveConfirmationCall::SIGNATURE,
+            "receiveConfirmation(uint32,bytes32,bytes32,bytes[])"
+        );
+        assert_eq!(
+            Secondary::revertBlocksCall::SIGNATURE,
+            "revertBlocks((uint32,uint32,uint64,uint64,bytes32,bytes32,bytes32,bytes32)[],(uint32,uint32,uint64,uint64,bytes32,bytes32,bytes32,bytes32),uint64,uint32,bytes32,bytes[])"
+        );
+        assert_eq!(
+            Primary::BlocksReverted::SIGNATURE,
+            "BlocksReverted(uint32,uint64)"
+        );
+        assert_eq!(
+            Primary::executeBlocksCall::SIGNATURE,
+            "executeBlocks(((uint32,uint32,uint64,uint64,bytes32,bytes32,bytes32,bytes32),bytes)[])"
+        );
     }
 }

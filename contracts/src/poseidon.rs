@@ -184,7 +184,7 @@ pub fn hash_via_permutation(domain: Domain, inputs: &[Fr]) -> Fr {
 pub const CONTRACT_TAGS: [(&str, Domain, u32); 4] = [
     ("TAG_NODE", Domain::Node, 4),
     ("TAG_ACCOUNT", Domain::Account, 4),
-    ("TAG_STATE", Domain::State, 2),
+    ("TAG_STATE", Domain::State, 3),
     ("TAG_PUBDATA", Domain::Pubdata, 4),
 ];
 

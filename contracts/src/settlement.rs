@@ -202,8 +202,9 @@ impl PrimaryBookkeeping {
     /// Commits the next block.
     ///
     /// # Panics
-    /// If `block` is not the one after the last committed block: callers settle sealed
-    /// blocks in order, so anything else is a bug.
+    /// If `block` is not the one after the last committed block, or names a chain
+    /// outside the set: callers settle sealed blocks in order, and the state never seals
+    /// an op for an unknown chain, so anything else is a bug.
     pub fn commit(&mut self, block: &SettlementBlock<'_>) -> PrimaryCommit {
         assert_eq!(
             block.number,
@@ -215,7 +216,9 @@ impl PrimaryBookkeeping {
         for op in block.ops {
             self.commitment = extend_commitment(self.commitment, op);
         }
-        self.sync.advance(block.number, block.state_root, block.ops);
+        self.sync
+            .advance(block.number, block.state_root, block.ops)
+            .expect("a sealed block names only chains of the set");
         self.last = StoredBlock {
             block_number: block.number,
             block_sequence: block.number,

@@ -32,7 +32,7 @@ fn poseidon_constants_are_current() {
 mod vectors {
     use alloy_primitives::{hex, B256};
     use alloy_sol_types::SolCall;
-    use manyfold_contracts::attestation::{attestation_digest, AttestationKind};
+    use manyfold_contracts::attestation::{attestation_digest, AttestationKind, Receiver};
     use manyfold_contracts::bindings::{Primary, Secondary};
     use manyfold_contracts::poseidon::{tag, CONTRACT_TAGS};
     use manyfold_contracts::settlement::{
@@ -44,7 +44,7 @@ mod vectors {
     use manyfold_types::field::{fr_from_u128, fr_to_be_bytes};
     use manyfold_types::poseidon::hash;
     use manyfold_types::pubdata::extend_commitment;
-    use manyfold_types::{ChainId, Fr, Op, OpPubdata, TokenId};
+    use manyfold_types::{ChainDomain, ChainId, ChainSet, Fr, Op, OpPubdata, TokenId};
     use rand::SeedableRng;
     use serde_json::{json, Value};
 
@@ -72,7 +72,18 @@ mod vectors {
     /// chains and a full exit; a block that touches no chain; then random valid blocks.
     pub(super) fn generate() -> String {
         let mut scenario = Scenario::new(4, CHAINS, TOKENS);
-        let mut state = L2State::new();
+        // Each chain's contract where the forge test deploys it (not the local set's
+        // placeholder addresses 0x…01-0x…03: those are precompiles), on its own EVM chain id.
+        let chain_set = ChainSet::new(
+            (0..CHAINS)
+                .map(|c| ChainDomain {
+                    evm_chain_id: 31_337 + u64::from(c),
+                    settlement: alloy_primitives::Address::repeat_byte(0xa0 + c as u8),
+                })
+                .collect(),
+        )
+        .expect("three chains");
+        let mut state = L2State::new(chain_set.clone());
         let blocks_actions: Vec<Vec<Action>> = vec![
             vec![
                 Action::Deposit {
@@ -212,6 +223,14 @@ mod vectors {
                     address,
                     token,
                     ..
+                }
+                | OpPubdata::Deposit {
+                    chain,
+                    amount,
+                    address,
+                    token,
+                    refunded: true,
+                    ..
                 } = record
                 {
                     *payouts
@@ -220,7 +239,8 @@ mod vectors {
                 }
             }
             let root = state.root();
-            sync.advance(number, root, &pubdata);
+            sync.advance(number, root, &pubdata)
+                .expect("chains of the set");
             // The Rust bookkeeping's prediction of what each contract stores.
             let settlement_block = SettlementBlock {
                 number,
@@ -299,6 +319,7 @@ mod vectors {
                     "balanceSiblings": flat(&proof.balance.path),
                     "accountSiblings": flat(&proof.account.path),
                     "reservesRoot": fr(&proof.account.reserves_root),
+                    "accountCount": proof.account.account_count,
                 })
             })
             .collect();
@@ -317,15 +338,30 @@ mod vectors {
 
         let domain = alloy_primitives::keccak256(b"manyfold:vectors");
         let attested = B256::repeat_byte(0xab);
+        let receiver = Receiver {
+            evm_chain_id: 0x4d46,
+            contract: alloy_primitives::Address::repeat_byte(0x5c),
+        };
         let attestation = json!({
             "domain": b256(&domain), "src": 1, "dst": 0, "kind": AttestationKind::SyncHash as u8,
             "blockNumber": 7, "hash": b256(&attested),
-            "digest": b256(&attestation_digest(domain, 1, 0, AttestationKind::SyncHash, 7, attested)),
+            "evmChainId": receiver.evm_chain_id, "receiver": receiver.contract.to_string(),
+            "digest": b256(&attestation_digest(domain, receiver, 1, 0, AttestationKind::SyncHash, 7, attested)),
         });
+        // Where each chain's contract must be for its ChangePubKey signatures to verify.
+        let chain_domains: Vec<Value> = (0..CHAINS)
+            .map(|c| {
+                let d = chain_set
+                    .domain(ChainId::new(c).unwrap())
+                    .expect("a chain of the set");
+                json!({ "evmChainId": d.evm_chain_id, "settlement": d.settlement.to_string() })
+            })
+            .collect();
 
         let vectors = json!({
             "generatedBy": "cargo test -p manyfold-contracts --test generated (MANYFOLD_BLESS=1 rewrites)",
             "chains": CHAINS,
+            "chainDomains": chain_domains,
             "empty": b256(&EMPTY),
             "genesisStateRoot": fr(&genesis_root),
             "genesisCommitment": fr(&Fr::from(0u64)),

@@ -12,6 +12,7 @@ struct Op {
     address owner;
     bytes32 pubkeyHash;
     uint32 nonce;
+    bool refunded;
 }
 
 /// @title The pubdata format of manyfold_types::pubdata
@@ -20,7 +21,8 @@ struct Op {
 /// | op | after the type byte |
 /// |---|---|
 /// | Noop (0) | nothing |
-/// | Deposit (1), Withdraw (3), FullExit (4) | chain u16, account u32, token u16, amount u128, address 20 |
+/// | Deposit (1) | chain u16, account u32, token u16, amount u128, address 20, refunded u8 (0 or 1) |
+/// | Withdraw (3), FullExit (4) | chain u16, account u32, token u16, amount u128, address 20 |
 /// | Transfer (2) | from u32, to u32, token u16, amount u128 |
 /// | ChangePubKey (5) | chain u16, account u32, pubkey hash 32, address 20, nonce u32 |
 library Operations {
@@ -35,6 +37,8 @@ library Operations {
 
     /// An op's type byte names no op.
     error UnknownOpType(uint256 index, uint8 opType);
+    /// A deposit's refunded flag (byte 45) was neither 0 nor 1.
+    error BadRefundedFlag(uint256 index, uint8 flag);
     /// Pubdata was not a whole number of 64-byte records.
     error PubdataNotWholeRecords(uint256 length);
 
@@ -67,6 +71,12 @@ library Operations {
             op.token = uint16(bytes2(r[7:9]));
             op.amount = uint128(bytes16(r[9:25]));
             op.owner = address(bytes20(r[25:45]));
+            if (op.opType == DEPOSIT) {
+                // SPEC A: 1 = not credited on L2, refunded to `owner` when the block executes here
+                uint8 flag = uint8(r[45]);
+                if (flag > 1) revert BadRefundedFlag(index, flag);
+                op.refunded = flag == 1;
+            }
             return op;
         }
         if (op.opType == CHANGE_PUBKEY) {

@@ -8,8 +8,8 @@ pragma solidity 0.8.30;
 uint256 constant TAG_NODE = 0x00000000000000000000000000000000ffffffffffffffffffffffb07fc30a66;
 // Sponge tag of 4 inputs under domain 2 (Account).
 uint256 constant TAG_ACCOUNT = 0x00000000000000000000000000000000ffffffffffffffffffffffb07f85b487;
-// Sponge tag of 2 inputs under domain 3 (State).
-uint256 constant TAG_STATE = 0x00000000000000000000000000000000ffffffffffffffffffffffb07f485fe6;
+// Sponge tag of 3 inputs under domain 3 (State).
+uint256 constant TAG_STATE = 0x00000000000000000000000000000000ffffffffffffffffffffffb07f485f47;
 // Sponge tag of 4 inputs under domain 8 (Pubdata).
 uint256 constant TAG_PUBDATA = 0x00000000000000000000000000000000ffffffffffffffffffffffb07e15b14d;
 

@@ -3,15 +3,15 @@ pragma solidity 0.8.30;
 
 import {Op, Operations} from "./Operations.sol";
 import {Settlement, SettlementConfig} from "./Settlement.sol";
-import {StoredBlockInfo, CommitBlockInfo} from "./Types.sol";
+import {StoredBlockInfo, CommitBlockInfo, ExecuteBlockInfo} from "./Types.sol";
 import {IPoseidon} from "./interfaces/IPoseidon.sol";
 import {IVerifier, ProofPublicValues} from "./interfaces/IVerifier.sol";
 import {TAG_ACCOUNT, TAG_STATE} from "./PoseidonConstants.sol";
 
 /// @notice A balance's Merkle proof against the state root, for exodus exits: the balance
 /// leaf up the account's balance tree (depth 5), the account leaf up the account tree
-/// (depth 12), then the state root `H_state(accountsRoot, reservesRoot)`. Each level lists
-/// the three other children of the node entered, in child order.
+/// (depth 12), then the state root `H_state(accountsRoot, reservesRoot, accountCount)`
+/// (SPEC B). Each level lists the three other children of the node entered, in child order.
 struct ExitProof {
     uint32 account;
     uint16 token;
@@ -22,30 +22,41 @@ struct ExitProof {
     bytes32[15] balanceSiblings;
     bytes32[36] accountSiblings;
     bytes32 reservesRoot;
+    uint32 accountCount;
 }
 
 /// @title The primary settlement contract
 /// @notice Commits every op of every block, computing each chain's ops hash and sync hash
 /// and the Poseidon pubdata commitment; verifies the folding proof of a block range;
 /// collects every secondary's sync hash and confirms a block once all agree; executes its
-/// own withdrawals. In exodus mode, pays exits by Merkle proof against the last executed
-/// state root, once per (account, token).
+/// own withdrawals, only up to the end of a verified proof range. In exodus mode, pays
+/// exits by Merkle proof against the last executed state root (always a range end), once
+/// per (account, token).
 contract Primary is Settlement {
     uint16 public immutable chainCount;
-    IVerifier public immutable verifier;
     IPoseidon public immutable poseidon;
+    /// Replaced only by a governance change after its notice period.
+    IVerifier public verifier;
 
     uint32 public totalBlocksProven;
     uint32 public totalBlocksConfirmed;
+    /// Reverts so far; each `revertBlocks` is one, attested to every secondary (kind 3)
+    /// with its id, and a secondary's sync hash counts only once it has applied them all.
+    uint64 public totalReverts;
 
-    /// The sync hash each touched secondary must deliver for a block; cleared once it has.
+    /// Per block, the sync hash of each touched secondary as this contract computed it
+    /// (DESIGN §2): what that secondary must deliver, and what a confirmation names.
     mapping(uint32 => mapping(uint16 => bytes32)) public expectedSyncHash;
-    /// Touched secondaries whose matching sync hash has not arrived yet, per block.
+    /// Per block, a bit per touched secondary whose matching sync hash has not arrived yet.
     mapping(uint32 => uint16) public pendingSyncHashes;
+    /// Per verified proof range, keyed by its last block: its first block. Only these
+    /// ends (and genesis) carry proven roots, so execution stops only at one of them.
+    mapping(uint32 => uint32) public provenRangeStart;
     /// Exodus exits paid, per account and token.
     mapping(uint32 => mapping(uint16 => bool)) public exited;
 
     event BlocksProven(uint32 fromBlock, uint32 toBlock);
+    event VerifierSet(address verifier);
     event SyncHashMatched(uint16 indexed chain, uint32 indexed blockNumber);
     event SyncHashMismatch(uint16 indexed chain, uint32 indexed blockNumber, bytes32 expected, bytes32 received);
     event BlockConfirmed(uint32 indexed blockNumber);
@@ -62,6 +73,7 @@ contract Primary is Settlement {
     error AlreadyExited(uint32 account, uint16 token);
     error InvalidExitProof();
     error NothingToExit();
+    error ExodusPayoutsStarted();
 
     /// @param chains How many chains settle the L2 (ids 0 .. chains-1; this one included).
     /// @param genesisCommitment The pubdata commitment of block 0.
@@ -75,12 +87,20 @@ contract Primary is Settlement {
         if (chains == 0 || chains > 16 || config.chainId >= chains) revert InvalidConfig("chain count");
         chainCount = chains;
         verifier = verifier_;
+        emit VerifierSet(address(verifier_));
         poseidon = poseidon_;
         bytes32[] memory genesisSync = new bytes32[](chains);
         for (uint256 c = 0; c < chains; c++) {
             genesisSync[c] = EMPTY;
         }
         _storeGenesis(config.genesisStateRoot, keccak256(abi.encodePacked(genesisSync)), genesisCommitment);
+    }
+
+    /// @notice Applies a proposed `(CHANGE_VERIFIER, verifier)` after its notice period.
+    function setVerifier(IVerifier newVerifier) external onlyGovernor {
+        _takeChange(abi.encode(CHANGE_VERIFIER, newVerifier));
+        verifier = newVerifier;
+        emit VerifierSet(address(newVerifier));
     }
 
     // ---------------------------------------------------------------- commit
@@ -140,7 +160,7 @@ contract Primary is Settlement {
             sync[c] = keccak256(abi.encodePacked(sync[c], number, block_.newStateRoot, opsHashes[c]));
             if (c != chainId) {
                 expectedSyncHash[number][c] = sync[c];
-                pending++;
+                pending |= uint16(1) << c;
             }
         }
         pendingSyncHashes[number] = pending;
@@ -181,6 +201,7 @@ contract Primary is Settlement {
         });
         if (!verifier.verify(values, proof)) revert InvalidProof();
         totalBlocksProven = to.blockNumber;
+        provenRangeStart[to.blockNumber] = lastProven.blockNumber + 1;
         emit BlocksProven(lastProven.blockNumber + 1, to.blockNumber);
         _confirm();
     }
@@ -188,22 +209,29 @@ contract Primary is Settlement {
     // ---------------------------------------------------------------- synchronize
 
     /// @notice Delivers secondary `srcChainId`'s sync hash after block `blockNumber`,
-    /// attested by the committee. A hash that differs from the primary's own is recorded
-    /// (SyncHashMismatch) and holds the block; the matching one may still arrive.
+    /// attested by the committee. The attested hash is
+    /// `keccak256(abi.encode(syncHash, uint64 revertsApplied))`, the secondary's count of
+    /// applied reverts, which must equal `totalReverts`: a sync hash read before the
+    /// secondary caught up with a revert here never counts. A hash that differs from the
+    /// primary's own is recorded (SyncHashMismatch) and holds the block; the matching one
+    /// may still arrive.
     function receiveSyncHash(uint16 srcChainId, uint32 blockNumber, bytes32 syncHash, bytes[] calldata signatures)
         external
         nonReentrant
     {
         if (srcChainId == chainId || srcChainId >= chainCount) revert NotASecondary(srcChainId);
-        _verifyAttestation(srcChainId, KIND_SYNC_HASH, blockNumber, syncHash, signatures);
+        _verifyAttestation(
+            srcChainId, KIND_SYNC_HASH, blockNumber, keccak256(abi.encode(syncHash, totalReverts)), signatures
+        );
+        uint16 pending = pendingSyncHashes[blockNumber];
+        uint16 bit = uint16(1) << srcChainId;
+        if (pending & bit == 0) revert NoSyncHashExpected(srcChainId, blockNumber);
         bytes32 expected = expectedSyncHash[blockNumber][srcChainId];
-        if (expected == bytes32(0)) revert NoSyncHashExpected(srcChainId, blockNumber);
         if (syncHash != expected) {
             emit SyncHashMismatch(srcChainId, blockNumber, expected, syncHash);
             return;
         }
-        delete expectedSyncHash[blockNumber][srcChainId];
-        pendingSyncHashes[blockNumber] -= 1;
+        pendingSyncHashes[blockNumber] = pending ^ bit;
         emit SyncHashMatched(srcChainId, blockNumber);
         _confirm();
     }
@@ -218,19 +246,54 @@ contract Primary is Settlement {
         totalBlocksConfirmed = confirmed;
     }
 
-    function _executable(StoredBlockInfo calldata info) internal view override returns (bool) {
-        return info.blockNumber <= totalBlocksConfirmed;
+    /// @notice The primary's sync hash for chain `chain` after block `blockNumber`
+    /// (`syncHash[chain]_blockNumber`, DESIGN §2): what a confirmation to that chain names.
+    function syncHashAt(uint16 chain, uint32 blockNumber) external view returns (bytes32) {
+        for (uint32 n = blockNumber; n > 0; n--) {
+            bytes32 h = expectedSyncHash[n][chain];
+            if (h != bytes32(0)) return h;
+        }
+        return EMPTY;
     }
 
-    function _onRevert(StoredBlockInfo calldata info) internal override {
-        uint32 number = info.blockNumber;
-        for (uint16 c = 0; c < chainCount; c++) {
-            delete expectedSyncHash[number][c];
+    function _executable(ExecuteBlockInfo[] calldata blocks, uint256 b) internal view override returns (bool) {
+        return blocks[b].storedBlock.blockNumber <= totalBlocksConfirmed;
+    }
+
+    /// Execution stops only at the end of a verified range (DESIGN §1); in exodus mode,
+    /// only until the first exit or refund, which trust the last executed root.
+    function _afterExecute(uint32 executed) internal view override {
+        if (executed != 0 && provenRangeStart[executed] == 0) revert NotAfterARangeEnd(executed);
+        if (exodusPayoutsStarted) revert ExodusPayoutsStarted();
+    }
+
+    /// @notice Reverts the latest committed, unexecuted blocks, newest first. Not in exodus
+    /// mode: what is committed then decides what a secondary refunds. A proof range that
+    /// loses any block is dropped whole. The committee attests the revert (kind 3) to
+    /// every secondary: block number `totalBlocksCommitted`, hash
+    /// `keccak256(abi.encode(uint64 revertId, bytes32 syncHashAt(chain, totalBlocksCommitted)))`.
+    function revertBlocks(StoredBlockInfo[] calldata blocks) external onlyOperator notExodus nonReentrant {
+        if (blocks.length == 0) revert NothingToRevert();
+        for (uint256 b = 0; b < blocks.length; b++) {
+            StoredBlockInfo calldata info = blocks[b];
+            _revertBlock(info);
+            uint32 number = info.blockNumber;
+            for (uint16 c = 0; c < chainCount; c++) {
+                delete expectedSyncHash[number][c];
+            }
+            delete pendingSyncHashes[number];
         }
-        delete pendingSyncHashes[number];
-        uint32 remaining = number - 1;
-        if (totalBlocksProven > remaining) totalBlocksProven = remaining;
-        if (totalBlocksConfirmed > remaining) totalBlocksConfirmed = remaining;
+        uint32 remaining = totalBlocksCommitted;
+        uint32 proven = totalBlocksProven;
+        while (proven > remaining) {
+            uint32 start = provenRangeStart[proven];
+            delete provenRangeStart[proven];
+            proven = start - 1;
+        }
+        totalBlocksProven = proven;
+        if (totalBlocksConfirmed > proven) totalBlocksConfirmed = proven;
+        uint64 revertId = ++totalReverts;
+        emit BlocksReverted(remaining, revertId);
     }
 
     // ---------------------------------------------------------------- exodus
@@ -256,11 +319,13 @@ contract Primary is Settlement {
             TAG_ACCOUNT, [uint256(uint160(proof.owner)), uint256(proof.pubkeyHash), proof.nonce, balanceRoot]
         );
         uint256 accountsRoot = _root(proof.account, leaf, proof.accountSiblings);
-        uint256 stateRoot = poseidon.hash(TAG_STATE, [accountsRoot, uint256(proof.reservesRoot), 0, 0]);
+        uint256 stateRoot =
+            poseidon.hash(TAG_STATE, [accountsRoot, uint256(proof.reservesRoot), proof.accountCount, 0]);
         if (bytes32(stateRoot) != lastExecuted.stateRoot) revert InvalidExitProof();
 
         exited[proof.account][proof.token] = true;
-        _payOut(proof.owner, proof.token, proof.balance, true);
+        exodusPayoutsStarted = true;
+        _payOut(proof.owner, proof.token, proof.balance);
         emit Exit(proof.account, proof.token, proof.owner, proof.balance);
     }
 

@@ -3,26 +3,34 @@ pragma solidity 0.8.30;
 
 import {Op, Operations} from "./Operations.sol";
 import {Settlement, SettlementConfig} from "./Settlement.sol";
-import {StoredBlockInfo, CommitBlockInfo} from "./Types.sol";
+import {StoredBlockInfo, CommitBlockInfo, ExecuteBlockInfo} from "./Types.sol";
 
 /// @title A secondary settlement contract
 /// @notice Never verifies a proof. It commits only the blocks that touch it, with only
 /// its own ops (their priority requests and ChangePubKey signatures checked here), and
 /// extends its sync hash over them; the committee carries that sync hash to the primary.
 /// Once the primary has proven, confirmed and executed a block, the committee brings the
-/// confirmation back, and this contract executes its blocks up to that height.
+/// confirmation back, naming the primary's own sync hash for this chain at that block, and
+/// this contract executes exactly the prefix of its blocks whose sync hash reaches it. It
+/// reverts only what the primary reverted, as the committee attests.
 contract Secondary is Settlement {
     uint16 public immutable primaryChainId;
 
-    /// The highest block the primary has confirmed (and executed), and its state root.
+    /// The highest block the primary has confirmed (and executed), and the primary's sync
+    /// hash for this chain after it: the end of the prefix this chain may execute.
     uint32 public confirmedBlockNumber;
-    bytes32 public confirmedStateRoot;
+    bytes32 public confirmedSyncHash;
+    /// The last block sequence known to lie in a confirmed prefix.
+    uint32 public executableSequence;
+    /// The primary's reverts applied here, in order (its `totalReverts` once caught up).
+    uint64 public revertsApplied;
 
-    event ConfirmationReceived(uint32 indexed blockNumber, bytes32 stateRoot);
+    event ConfirmationReceived(uint32 indexed blockNumber, bytes32 stateRoot, bytes32 syncHash);
 
     error StaleConfirmation(uint32 confirmed, uint32 got);
-    error ConfirmationMismatch(uint32 blockNumber);
     error CannotRevertConfirmed(uint32 blockNumber);
+    error WrongRevertId(uint64 expected, uint64 got);
+    error NotRevertedByThePrimary(uint32 blockNumber);
 
     constructor(SettlementConfig memory config, uint16 primaryChainId_) Settlement(config) {
         if (primaryChainId_ == config.chainId || primaryChainId_ >= 16) revert InvalidConfig("primary chain id");
@@ -50,7 +58,9 @@ contract Secondary is Settlement {
         returns (StoredBlockInfo memory info)
     {
         uint32 number = block_.blockNumber;
-        if (number <= previous.blockNumber) revert WrongBlockNumber(previous.blockNumber, number);
+        // nothing at or below a confirmation: the primary has compared all of those
+        uint32 floor = previous.blockNumber > confirmedBlockNumber ? previous.blockNumber : confirmedBlockNumber;
+        if (number <= floor) revert WrongBlockNumber(floor, number);
         if (block_.timestamp < previous.timestamp) revert TimestampBackwards(previous.timestamp, block_.timestamp);
         uint256 n = Operations.count(block_.pubdata);
         if (n == 0) revert EmptyBlock(number);
@@ -84,30 +94,86 @@ contract Secondary is Settlement {
     }
 
     /// @notice Delivers the primary's confirmation that blocks up to `blockNumber` are
-    /// proven, agreed by every chain and executed on the primary, attested by the committee.
-    function receiveConfirmation(uint32 blockNumber, bytes32 stateRoot, bytes[] calldata signatures)
+    /// proven, agreed by every chain and executed on the primary, attested by the committee
+    /// (kind 2, hash `keccak256(abi.encode(stateRoot, syncHash))`), where `syncHash` is the
+    /// primary's sync hash for this chain after `blockNumber` (`Primary.syncHashAt`).
+    function receiveConfirmation(uint32 blockNumber, bytes32 stateRoot, bytes32 syncHash, bytes[] calldata signatures)
         external
         nonReentrant
     {
-        _verifyAttestation(primaryChainId, KIND_CONFIRMATION, blockNumber, stateRoot, signatures);
+        _verifyAttestation(
+            primaryChainId, KIND_CONFIRMATION, blockNumber, keccak256(abi.encode(stateRoot, syncHash)), signatures
+        );
         if (blockNumber <= confirmedBlockNumber) revert StaleConfirmation(confirmedBlockNumber, blockNumber);
         confirmedBlockNumber = blockNumber;
-        confirmedStateRoot = stateRoot;
-        emit ConfirmationReceived(blockNumber, stateRoot);
+        confirmedSyncHash = syncHash;
+        emit ConfirmationReceived(blockNumber, stateRoot, syncHash);
     }
 
-    function _executable(StoredBlockInfo calldata info) internal view override returns (bool) {
-        if (info.blockNumber > confirmedBlockNumber) return false;
-        if (info.blockNumber == confirmedBlockNumber && info.stateRoot != confirmedStateRoot) {
-            revert ConfirmationMismatch(info.blockNumber);
+    /// A block executes only inside the prefix whose sync hash reaches the confirmed one:
+    /// at or below `executableSequence`, or at or before a block of this call whose sync
+    /// hash is `confirmedSyncHash` (each block of the call is checked as stored before the
+    /// call ends). A block the primary never compared is in no such prefix.
+    function _executable(ExecuteBlockInfo[] calldata blocks, uint256 b) internal override returns (bool) {
+        if (blocks[b].storedBlock.blockSequence <= executableSequence) return true;
+        bytes32 target = confirmedSyncHash;
+        for (uint256 j = b; j < blocks.length; j++) {
+            if (blocks[j].storedBlock.syncHash == target) {
+                executableSequence = blocks[j].storedBlock.blockSequence;
+                return true;
+            }
         }
-        return true;
+        return false;
     }
 
-    /// A block the primary confirmed has been executed there; this chain must execute it
-    /// too, never drop it.
-    function _onRevert(StoredBlockInfo calldata info) internal view override {
-        if (info.blockNumber <= confirmedBlockNumber) revert CannotRevertConfirmed(info.blockNumber);
+    function _afterExecute(uint32) internal override {}
+
+    /// @notice Marks every block up to `reached` executable: a block this contract stores
+    /// whose sync hash is the confirmed one. Lets anyone execute the confirmed prefix over
+    /// several `executeBlocks` calls (one call holding the whole prefix needs no mark).
+    function markConfirmedPrefix(StoredBlockInfo calldata reached) external {
+        _checkStored(reached);
+        if (reached.syncHash != confirmedSyncHash) revert NotConfirmed(reached.blockNumber);
+        if (reached.blockSequence > executableSequence) executableSequence = reached.blockSequence;
+    }
+
+    /// @notice Reverts the blocks the primary reverted, newest first, as the committee
+    /// attests (kind 3 from the primary: block number `primaryBlock`, the primary's height
+    /// after revert `revertId`; hash `keccak256(abi.encode(uint64 revertId, syncHash))`,
+    /// `syncHash` the primary's sync hash for this chain at `primaryBlock`). Reverts apply
+    /// in order, each once. Every block above `primaryBlock` may go; one at or below it
+    /// only if what remains is the primary's prefix (`newLatest.syncHash == syncHash`).
+    /// `newLatest` is the latest block left. Never unilaterally, allowed in exodus mode
+    /// (what the primary reverted is in no root it pays exits from).
+    function revertBlocks(
+        StoredBlockInfo[] calldata blocks,
+        StoredBlockInfo calldata newLatest,
+        uint64 revertId,
+        uint32 primaryBlock,
+        bytes32 syncHash,
+        bytes[] calldata signatures
+    ) external nonReentrant {
+        _verifyAttestation(
+            primaryChainId, KIND_REVERT, primaryBlock, keccak256(abi.encode(revertId, syncHash)), signatures
+        );
+        if (revertId != revertsApplied + 1) revert WrongRevertId(revertsApplied + 1, revertId);
+        revertsApplied = revertId;
+        bool prefixOnly = false;
+        for (uint256 b = 0; b < blocks.length; b++) {
+            // Reverts go newest first, so removing any block of the confirmed prefix means
+            // removing its tip, the block that holds the confirmed sync hash. A confirmation
+            // may arrive before an older revert (it names a later primary block than the
+            // revert's height), so the heights themselves are not compared.
+            if (blocks[b].syncHash == confirmedSyncHash) revert CannotRevertConfirmed(blocks[b].blockNumber);
+            _revertBlock(blocks[b]);
+            if (blocks[b].blockNumber <= primaryBlock) prefixOnly = true;
+        }
+        _checkLatest(newLatest);
+        if (newLatest.blockNumber > primaryBlock || (prefixOnly && newLatest.syncHash != syncHash)) {
+            revert NotRevertedByThePrimary(newLatest.blockNumber);
+        }
+        if (totalBlocksCommitted < executableSequence) revert CannotRevertConfirmed(newLatest.blockNumber);
+        emit BlocksReverted(totalBlocksCommitted, revertId);
     }
 
     /// DESIGN §4: a secondary refunds the requests no committed block consumed. (Requests

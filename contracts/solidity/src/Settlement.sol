@@ -12,6 +12,14 @@ import {PriorityRequest, StoredBlockInfo, ExecuteBlockInfo, TokenInfo} from "./T
 /// @param attestationDomain Separates this deployment's committee attestations from any other's.
 /// @param validators The committee (signers of sync messages), M-of-N with `threshold`.
 /// @param genesisStateRoot The L2 state root of block 0.
+/// @param governanceDelay Seconds a governance change (committee, operator, verifier,
+/// governor) waits between its proposal and its effect; at least `priorityExpiry`, so a
+/// user who disagrees can force exodus first.
+/// @param priorityFee The fee, in this chain's native coin (wei), of every priority
+/// request (deposit or full exit): what serving it costs the operator, so that flooding the
+/// queue costs an attacker more than the operator (DESIGN §4, docs/priority-spam.md).
+/// @param maxOpenPriorityRequests The most priority requests no committed block has
+/// consumed yet; more are refused until the operator serves the queue.
 struct SettlementConfig {
     uint16 chainId;
     address governor;
@@ -21,6 +29,9 @@ struct SettlementConfig {
     address[] validators;
     uint256 threshold;
     bytes32 genesisStateRoot;
+    uint64 governanceDelay;
+    uint256 priorityFee;
+    uint64 maxOpenPriorityRequests;
 }
 
 /// @title What the primary and secondary settlement contracts share
@@ -42,17 +53,32 @@ abstract contract Settlement {
     /// could never be processed; with at most 16 chains each capped at 2^124 - 1, no
     /// balance or reserve can reach 2^128.
     uint256 public constant MAX_OUTSTANDING = (1 << 124) - 1;
-    /// Attestation kinds: a secondary's sync hash to the primary; the primary's confirmation.
+    /// Attestation kinds: a secondary's sync hash to the primary; the primary's
+    /// confirmation to a secondary; the primary's revert, to a secondary.
     uint8 public constant KIND_SYNC_HASH = 1;
     uint8 public constant KIND_CONFIRMATION = 2;
+    uint8 public constant KIND_REVERT = 3;
+    /// Governance changes, the first word of a change's encoding (see `proposeChange`).
+    uint8 internal constant CHANGE_OPERATOR = 1;
+    uint8 internal constant CHANGE_COMMITTEE = 2;
+    uint8 internal constant CHANGE_GOVERNOR = 3;
+    uint8 internal constant CHANGE_VERIFIER = 4;
     /// secp256k1's order halved: signatures with a larger s are malleable copies.
     uint256 internal constant HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     uint16 public immutable chainId;
     uint64 public immutable priorityExpiry;
     bytes32 public immutable attestationDomain;
+    uint64 public immutable governanceDelay;
+    uint256 public immutable priorityFee;
+    uint64 public immutable maxOpenPriorityRequests;
 
     address public governor;
+    /// Proposed governance changes: keccak256 of the change's encoding => the time after
+    /// which it may apply.
+    mapping(bytes32 => uint64) public pendingChanges;
+    /// Priority fees taken (native coin), not user funds: kept apart from what is paid out.
+    uint256 public collectedFees;
     mapping(address => bool) public isOperator;
 
     mapping(uint16 => TokenInfo) public tokens;
@@ -76,6 +102,8 @@ abstract contract Settlement {
     uint32 public totalBlocksExecuted;
 
     bool public exodusMode;
+    /// Whether exodus has paid anything out (an exit or a refund).
+    bool public exodusPayoutsStarted;
 
     address[] internal committee;
     mapping(address => bool) public isValidator;
@@ -94,7 +122,7 @@ abstract contract Settlement {
     );
     event BlockCommit(uint32 indexed blockNumber, uint32 blockSequence, bytes32 stateRoot, bytes32 syncHash);
     event BlockExecuted(uint32 indexed blockNumber, uint32 blockSequence, bytes32 stateRoot);
-    event BlocksReverted(uint32 totalBlocksCommitted);
+    event BlocksReverted(uint32 totalBlocksCommitted, uint64 revertId);
     event Withdrawal(address indexed owner, uint16 indexed token, uint256 amount);
     event PendingBalanceCredited(address indexed owner, uint16 indexed token, uint256 amount);
     event ExodusMode();
@@ -103,6 +131,9 @@ abstract contract Settlement {
     event OperatorSet(address indexed operator, bool allowed);
     event CommitteeSet(address[] validators, uint256 threshold);
     event GovernorSet(address governor);
+    event ChangeProposed(bytes32 indexed id, bytes change, uint64 effectiveAfter);
+    event ChangeCancelled(bytes32 indexed id);
+    event FeesClaimed(address to, uint256 amount);
 
     error NotGovernor();
     error NotOperator();
@@ -115,6 +146,11 @@ abstract contract Settlement {
     error NativeTokenAlreadyRegistered(uint16 existing);
     error NotAnERC20(uint16 token);
     error ZeroAmount();
+    error DepositTooSmall(uint16 token, uint256 minimum, uint256 amount);
+    error WrongPriorityFee(uint256 fee, uint256 paid);
+    error PriorityQueueFull(uint64 open);
+    error ChangeNotDue(bytes32 id, uint64 effectiveAfter);
+    error NotAfterARangeEnd(uint32 blockNumber);
     error ZeroAddress();
     error AccountOutOfRange(uint32 account);
     error DepositCapExceeded(uint16 token, uint256 outstanding, uint256 deposit);
@@ -144,25 +180,25 @@ abstract contract Settlement {
     error NotAValidator(address signer);
     error BadSignature(uint256 index);
 
+    // (the modifiers call functions rather than inline their checks: code size)
     modifier onlyGovernor() {
-        if (msg.sender != governor) revert NotGovernor();
+        _onlyGovernor();
         _;
     }
 
     modifier onlyOperator() {
-        if (!isOperator[msg.sender]) revert NotOperator();
+        _onlyOperator();
         _;
     }
 
     modifier nonReentrant() {
-        if (lock != 1) revert Reentered();
-        lock = 2;
+        _enter(2);
         _;
-        lock = 1;
+        _enter(1);
     }
 
     modifier notExodus() {
-        if (exodusMode) revert InExodusMode();
+        _notExodus();
         _;
     }
 
@@ -171,14 +207,37 @@ abstract contract Settlement {
         _;
     }
 
+    function _onlyGovernor() private view {
+        if (msg.sender != governor) revert NotGovernor();
+    }
+
+    function _onlyOperator() private view {
+        if (!isOperator[msg.sender]) revert NotOperator();
+    }
+
+    /// Takes (2) or releases (1) the reentrancy lock.
+    function _enter(uint256 state) private {
+        if (state == 2 && lock != 1) revert Reentered();
+        lock = state;
+    }
+
+    function _notExodus() private view {
+        if (exodusMode) revert InExodusMode();
+    }
+
     constructor(SettlementConfig memory config) {
         if (config.governor == address(0)) revert InvalidConfig("governor is zero");
         if (config.operator == address(0)) revert InvalidConfig("operator is zero");
         if (config.chainId >= 16) revert InvalidConfig("chain id is not below 16");
         if (config.priorityExpiry == 0) revert InvalidConfig("priority expiry is zero");
+        if (config.governanceDelay < config.priorityExpiry) revert InvalidConfig("governance delay");
+        if (config.maxOpenPriorityRequests == 0) revert InvalidConfig("queue bound");
         chainId = config.chainId;
         priorityExpiry = config.priorityExpiry;
         attestationDomain = config.attestationDomain;
+        governanceDelay = config.governanceDelay;
+        priorityFee = config.priorityFee;
+        maxOpenPriorityRequests = config.maxOpenPriorityRequests;
         governor = config.governor;
         isOperator[config.operator] = true;
         _setCommittee(config.validators, config.threshold);
@@ -186,34 +245,80 @@ abstract contract Settlement {
 
     // ---------------------------------------------------------------- governance
 
-    /// @notice Registers L2 token `tokenId` as `token` (zero: the native coin) with `decimals`.
-    function addToken(uint16 tokenId, address token, uint8 decimals) external onlyGovernor {
-        if (tokenId >= MAX_TOKENS) revert InvalidConfig("token id is not below 1024");
+    /// @notice Registers L2 token `tokenId` as `token` (zero: the native coin) with
+    /// `decimals`; deposits of less than `minDeposit` local units are refused.
+    /// Never in exodus mode: exits are paid by token id, so registering an id then would
+    /// price every exit of it in whatever token the governor names.
+    function addToken(uint16 tokenId, address token, uint8 decimals, uint128 minDeposit)
+        external
+        onlyGovernor
+        notExodus
+    {
+        if (tokenId >= MAX_TOKENS || decimals > L2_DECIMALS) revert InvalidConfig("token id or decimals");
         if (tokens[tokenId].registered) revert TokenAlreadyRegistered(tokenId);
-        if (decimals > L2_DECIMALS) revert InvalidConfig("more than 18 decimals");
         if (token == address(0)) {
             if (nativeTokenRegistered) revert NativeTokenAlreadyRegistered(nativeTokenId);
             nativeTokenRegistered = true;
             nativeTokenId = tokenId;
         }
-        tokens[tokenId] = TokenInfo({token: token, decimals: decimals, registered: true});
+        tokens[tokenId] = TokenInfo({token: token, decimals: decimals, registered: true, minDeposit: minDeposit});
         emit TokenRegistered(tokenId, token, decimals);
     }
 
+    /// @notice Announces a governance change; it may apply once `governanceDelay` has
+    /// passed, never in exodus mode. `change` is the ABI encoding of one of:
+    /// `(CHANGE_OPERATOR, address operator, bool allowed)` applied by `setOperator`;
+    /// `(CHANGE_COMMITTEE, address[] validators, uint256 threshold)` by `setCommittee`;
+    /// `(CHANGE_GOVERNOR, address newGovernor)` by the new governor's `acceptGovernor`;
+    /// `(CHANGE_VERIFIER, address verifier)` by the primary's `setVerifier`.
+    function proposeChange(bytes calldata change) external onlyGovernor notExodus {
+        bytes32 id = keccak256(change);
+        uint64 effectiveAfter = uint64(block.timestamp) + governanceDelay;
+        pendingChanges[id] = effectiveAfter;
+        emit ChangeProposed(id, change, effectiveAfter);
+    }
+
+    /// @notice Withdraws a proposed change.
+    function cancelChange(bytes32 id) external onlyGovernor {
+        delete pendingChanges[id];
+        emit ChangeCancelled(id);
+    }
+
+    /// Consumes the proposed change `change`: it must have been proposed, its notice
+    /// period passed, and the contract must not be in exodus mode.
+    function _takeChange(bytes memory change) internal notExodus {
+        bytes32 id = keccak256(change);
+        uint64 effectiveAfter = pendingChanges[id];
+        if (effectiveAfter == 0 || block.timestamp <= effectiveAfter) revert ChangeNotDue(id, effectiveAfter);
+        delete pendingChanges[id];
+    }
+
     function setOperator(address operator, bool allowed) external onlyGovernor {
+        _takeChange(abi.encode(CHANGE_OPERATOR, operator, allowed));
         isOperator[operator] = allowed;
         emit OperatorSet(operator, allowed);
     }
 
-    function setGovernor(address newGovernor) external onlyGovernor {
-        if (newGovernor == address(0)) revert ZeroAddress();
-        governor = newGovernor;
-        emit GovernorSet(newGovernor);
+    /// @notice The second step of the governor's transfer: the proposed governor takes over.
+    function acceptGovernor() external {
+        _takeChange(abi.encode(CHANGE_GOVERNOR, msg.sender));
+        governor = msg.sender;
+        emit GovernorSet(msg.sender);
     }
 
     /// @notice Replaces the committee whose attestations this contract accepts.
     function setCommittee(address[] calldata newValidators, uint256 newThreshold) external onlyGovernor {
+        _takeChange(abi.encode(CHANGE_COMMITTEE, newValidators, newThreshold));
         _setCommittee(newValidators, newThreshold);
+    }
+
+    /// @notice Sends the priority fees taken so far to `to`.
+    function claimFees(address payable to) external onlyGovernor nonReentrant {
+        uint256 amount = collectedFees;
+        collectedFees = 0;
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert TokenTransferFailed(0);
+        emit FeesClaimed(to, amount);
     }
 
     function validators() external view returns (address[] memory) {
@@ -238,15 +343,20 @@ abstract contract Settlement {
 
     // ---------------------------------------------------------------- priority queue
 
-    /// @notice Deposits `msg.value` of the native coin for `owner` on L2.
+    /// @notice Deposits `msg.value - priorityFee` of the native coin for `owner` on L2.
     function depositNative(address owner) external payable nonReentrant notExodus {
         if (!nativeTokenRegistered) revert TokenNotRegistered(nativeTokenId);
-        _deposit(nativeTokenId, msg.value, owner);
+        uint256 fee = priorityFee;
+        if (msg.value < fee) revert WrongPriorityFee(fee, msg.value);
+        collectedFees += fee;
+        _deposit(nativeTokenId, msg.value - fee, owner);
     }
 
-    /// @notice Deposits `amount` of ERC-20 token `tokenId` for `owner` (after approval).
-    /// What the contract actually receives is credited, so fee-taking tokens are safe.
-    function depositERC20(uint16 tokenId, uint256 amount, address owner) external nonReentrant notExodus {
+    /// @notice Deposits `amount` of ERC-20 token `tokenId` for `owner` (after approval);
+    /// `msg.value` is the priority fee. What the contract actually receives is credited,
+    /// so fee-taking tokens are safe.
+    function depositERC20(uint16 tokenId, uint256 amount, address owner) external payable nonReentrant notExodus {
+        _takeFee();
         TokenInfo memory info = _token(tokenId);
         if (info.token == address(0)) revert NotAnERC20(tokenId);
         uint256 before = _balanceOf(info.token);
@@ -256,7 +366,10 @@ abstract contract Settlement {
 
     /// @notice Asks the L2 to pay out the caller's whole balance of `tokenId` in `account`,
     /// to this chain. It is processed even if nothing can be paid (then with amount 0).
-    function requestFullExit(uint32 account, uint16 tokenId) external nonReentrant notExodus {
+    /// `msg.value` is the priority fee. The account must be one the L2 can hold (below
+    /// 2^24) and the token registered here, or the L2 could not process the request.
+    function requestFullExit(uint32 account, uint16 tokenId) external payable nonReentrant notExodus {
+        _takeFee();
         if (account >= MAX_ACCOUNTS) revert AccountOutOfRange(account);
         _token(tokenId);
         _addRequest(Operations.FULL_EXIT, tokenId, account, msg.sender, 0);
@@ -267,9 +380,16 @@ abstract contract Settlement {
         return requests[serialId];
     }
 
+    function _takeFee() internal {
+        if (msg.value != priorityFee) revert WrongPriorityFee(priorityFee, msg.value);
+        collectedFees += msg.value;
+    }
+
     function _deposit(uint16 tokenId, uint256 localAmount, address owner) internal {
         if (owner == address(0)) revert ZeroAddress();
         if (localAmount == 0) revert ZeroAmount();
+        uint256 minimum = tokens[tokenId].minDeposit;
+        if (localAmount < minimum) revert DepositTooSmall(tokenId, minimum, localAmount);
         uint256 scale = _scale(tokens[tokenId].decimals);
         uint256 held = outstanding[tokenId];
         if (localAmount > (MAX_OUTSTANDING - held) / scale) revert DepositCapExceeded(tokenId, held, localAmount);
@@ -281,6 +401,8 @@ abstract contract Settlement {
 
     function _addRequest(uint8 opType, uint16 tokenId, uint32 account, address owner, uint128 amount) internal {
         uint64 serialId = totalPriorityRequests++;
+        uint64 open = serialId - totalCommittedPriorityRequests;
+        if (open >= maxOpenPriorityRequests) revert PriorityQueueFull(open);
         uint64 expiresAt = uint64(block.timestamp) + priorityExpiry;
         requests[serialId] = PriorityRequest({
             opType: opType,
@@ -309,11 +431,14 @@ abstract contract Settlement {
 
     // ---------------------------------------------------------------- change pubkey
 
-    /// The ChangePubKey message of manyfold_types::ecdsa: EIP-191 of
-    /// keccak256("manyfold:change-pubkey" ‖ pubkeyHash ‖ uint32 nonce ‖ uint32 account),
-    /// signed by the account's address.
-    function _checkChangePubKey(Op memory op, bytes calldata signature, uint256 opIndex) internal pure {
-        bytes32 body = keccak256(abi.encodePacked("manyfold:change-pubkey", op.pubkeyHash, op.nonce, op.account));
+    /// The ChangePubKey message of manyfold_types::ecdsa (SPEC C): EIP-191 of
+    /// keccak256("manyfold:change-pubkey" ‖ uint256 block.chainid ‖ address(this) ‖
+    /// pubkeyHash ‖ uint32 nonce ‖ uint32 account), signed by the account's address; the
+    /// EVM chain id and this contract's address keep it from replaying on another deployment.
+    function _checkChangePubKey(Op memory op, bytes calldata signature, uint256 opIndex) internal view {
+        bytes32 body = keccak256(
+            abi.encodePacked("manyfold:change-pubkey", block.chainid, address(this), op.pubkeyHash, op.nonce, op.account)
+        );
         address signer = _recover(_personalDigest(body), signature);
         if (signer == address(0) || signer != op.owner) revert BadChangePubKeySignature(opIndex);
     }
@@ -334,14 +459,18 @@ abstract contract Settlement {
 
     // ---------------------------------------------------------------- committee
 
-    /// @notice The digest a validator signs (EIP-191) to attest a message:
-    /// keccak256(abi.encode(domain, srcChainId, dstChainId, kind, blockNumber, hash)).
+    /// @notice The digest a validator signs (EIP-191) to attest a message to this contract:
+    /// keccak256(abi.encode(domain, uint256 block.chainid, address(this), uint16 srcChainId,
+    /// uint16 dstChainId, uint8 kind, uint32 blockNumber, bytes32 hash)). The receiving
+    /// contract's EVM chain id and address keep it from replaying on another deployment.
     function attestationDigest(uint16 srcChainId, uint16 dstChainId, uint8 kind, uint32 blockNumber, bytes32 hash)
         public
         view
         returns (bytes32)
     {
-        return keccak256(abi.encode(attestationDomain, srcChainId, dstChainId, kind, blockNumber, hash));
+        return keccak256(
+            abi.encode(attestationDomain, block.chainid, address(this), srcChainId, dstChainId, kind, blockNumber, hash)
+        );
     }
 
     /// Accepts a message only with `threshold` distinct validators' signatures, signers in
@@ -421,18 +550,25 @@ abstract contract Settlement {
         return (used, 0);
     }
 
-    /// Whether this contract may execute `info` (confirmed everywhere).
-    function _executable(StoredBlockInfo calldata info) internal view virtual returns (bool);
+    /// Whether this contract may execute block `b` of `blocks` (confirmed everywhere).
+    function _executable(ExecuteBlockInfo[] calldata blocks, uint256 b) internal virtual returns (bool);
 
-    /// @notice Executes the next blocks: their withdrawals and full exits to this chain
-    /// become claimable. `ops` must be exactly this chain's ops of the block.
-    function executeBlocks(ExecuteBlockInfo[] calldata blocks) external onlyOperator notExodus nonReentrant {
+    /// Checks done once per `executeBlocks` call, after its last block (`executed`).
+    function _afterExecute(uint32 executed) internal virtual;
+
+    /// @notice Executes the next blocks: their withdrawals and full exits to this chain,
+    /// and its refunded deposits, become claimable. `ops` must be exactly this chain's ops
+    /// of the block. Anyone may call it, in exodus mode too (DESIGN §1): a confirmed
+    /// withdrawal is never stranded because the operator is gone.
+    function executeBlocks(ExecuteBlockInfo[] calldata blocks) external nonReentrant {
+        uint32 executed = totalBlocksExecuted;
+        uint64 priorityOps = 0;
         for (uint256 b = 0; b < blocks.length; b++) {
             StoredBlockInfo calldata info = blocks[b].storedBlock;
-            uint32 sequence = totalBlocksExecuted + 1;
+            uint32 sequence = executed + 1;
             if (info.blockSequence != sequence) revert WrongBlockToExecute(sequence, info.blockSequence);
             _checkStored(info);
-            if (!_executable(info)) revert NotConfirmed(info.blockNumber);
+            if (!_executable(blocks, b)) revert NotConfirmed(info.blockNumber);
             bytes calldata ops = blocks[b].ops;
             uint256 n = Operations.count(ops);
             bytes32 opsHash = EMPTY;
@@ -440,45 +576,42 @@ abstract contract Settlement {
                 Op memory op = Operations.read(ops, i);
                 if (!Operations.isOnchain(op) || op.chain != chainId) revert NotThisChainsOp(i);
                 opsHash = Operations.chainHash(opsHash, Operations.record(ops, i));
-                if (op.opType == Operations.WITHDRAW || op.opType == Operations.FULL_EXIT) {
-                    _payOut(op.owner, op.token, op.amount, false);
+                if (op.opType == Operations.WITHDRAW || op.opType == Operations.FULL_EXIT || op.refunded) {
+                    _payOut(op.owner, op.token, op.amount);
                 }
             }
             if (opsHash != info.opsHash) revert OpsHashMismatch(info.blockNumber);
-            totalExecutedPriorityRequests += info.priorityOperations;
-            totalBlocksExecuted = sequence;
+            priorityOps += info.priorityOperations;
+            executed = sequence;
             emit BlockExecuted(info.blockNumber, sequence, info.stateRoot);
         }
+        totalExecutedPriorityRequests += priorityOps;
+        totalBlocksExecuted = executed;
+        _afterExecute(executed);
     }
 
-    /// @notice Reverts the latest committed, unexecuted blocks, newest first. Not in exodus
-    /// mode: what is committed then decides what a secondary refunds.
-    function revertBlocks(StoredBlockInfo[] calldata blocks) external onlyOperator notExodus nonReentrant {
-        if (blocks.length == 0) revert NothingToRevert();
-        for (uint256 b = 0; b < blocks.length; b++) {
-            StoredBlockInfo calldata info = blocks[b];
-            if (info.blockSequence <= totalBlocksExecuted) revert CannotRevertExecuted(info.blockSequence);
-            _checkLatest(info);
-            totalCommittedPriorityRequests -= info.priorityOperations;
-            delete storedBlockHashes[info.blockSequence];
-            totalBlocksCommitted = info.blockSequence - 1;
-            _onRevert(info);
-        }
-        emit BlocksReverted(totalBlocksCommitted);
+    /// Drops `info`, the latest committed and unexecuted block; its priority requests
+    /// return to the queue.
+    function _revertBlock(StoredBlockInfo calldata info) internal {
+        if (info.blockSequence <= totalBlocksExecuted) revert CannotRevertExecuted(info.blockSequence);
+        _checkLatest(info);
+        totalCommittedPriorityRequests -= info.priorityOperations;
+        delete storedBlockHashes[info.blockSequence];
+        totalBlocksCommitted = info.blockSequence - 1;
     }
-
-    /// Contract-specific cleanup of a reverted block.
-    function _onRevert(StoredBlockInfo calldata info) internal virtual;
 
     // ---------------------------------------------------------------- pending balances
 
-    /// @notice Sends `owner` its whole claimable balance of `tokenId`.
+    /// @notice Sends `owner` its claimable balance of `tokenId`, or as much of it as this
+    /// contract holds (an exodus shortfall, DESIGN §4); the rest stays claimable.
     function withdrawPendingBalance(address payable owner, uint16 tokenId) external nonReentrant {
         // (an unregistered id reads as the native coin's zero address: refuse it outright)
         address token = _token(tokenId).token;
-        uint256 amount = pendingBalances[owner][tokenId];
+        uint256 pending = pendingBalances[owner][tokenId];
+        uint256 held = token == address(0) ? address(this).balance - collectedFees : _balanceOf(token);
+        uint256 amount = pending < held ? pending : held;
         if (amount == 0) revert NothingToWithdraw();
-        pendingBalances[owner][tokenId] = 0;
+        pendingBalances[owner][tokenId] = pending - amount;
         if (token == address(0)) {
             (bool ok,) = owner.call{value: amount}("");
             if (!ok) revert TokenTransferFailed(tokenId);
@@ -490,15 +623,20 @@ abstract contract Settlement {
 
     /// Credits `owner` with an L2 amount, in local units. Digits below the local precision
     /// cannot be paid and are dropped (the node refuses withdrawals that have any).
-    /// `saturate`: exodus exits may pay what other chains took in (a known shortfall of
-    /// exits on the primary only, DESIGN §4), so their bookkeeping stops at zero.
-    function _payOut(address owner, uint16 tokenId, uint256 l2Amount, bool saturate) internal {
+    /// The bookkeeping of `outstanding` stops at zero: exodus exits may pay what other
+    /// chains took in (a known shortfall of exits on the primary only, DESIGN §4), and
+    /// no later payout or refund may then be frozen by an underflow.
+    function _payOut(address owner, uint16 tokenId, uint256 l2Amount) internal {
         if (l2Amount == 0) return;
-        uint256 held = outstanding[tokenId];
-        outstanding[tokenId] = saturate && l2Amount > held ? 0 : held - l2Amount;
+        _release(tokenId, l2Amount);
         uint256 local = l2Amount / _scale(tokens[tokenId].decimals);
         pendingBalances[owner][tokenId] += local;
         emit PendingBalanceCredited(owner, tokenId, local);
+    }
+
+    function _release(uint16 tokenId, uint256 l2Amount) internal {
+        uint256 held = outstanding[tokenId];
+        outstanding[tokenId] = l2Amount > held ? 0 : held - l2Amount;
     }
 
     // ---------------------------------------------------------------- exodus
@@ -526,8 +664,9 @@ abstract contract Settlement {
         if (r.opType != Operations.DEPOSIT) revert NotRefundable(serialId);
         if (r.refunded) revert AlreadyRefunded(serialId);
         r.refunded = true;
+        exodusPayoutsStarted = true;
         uint256 local = uint256(r.amount) / _scale(tokens[r.token].decimals);
-        outstanding[r.token] -= r.amount;
+        _release(r.token, r.amount);
         pendingBalances[r.owner][r.token] += local;
         emit DepositRefunded(serialId, r.owner, r.token, local);
     }

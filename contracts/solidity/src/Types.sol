@@ -58,8 +58,11 @@ struct PriorityRequest {
 /// @notice A token of the registry: the local asset behind an L2 token id.
 /// @param token The ERC-20 contract, or the zero address for the native coin.
 /// @param decimals The local decimals (at most 18: L2 amounts have 18).
+/// @param minDeposit The smallest deposit accepted, in local units (priority-queue spam
+/// must cost more than serving it, DESIGN §4).
 struct TokenInfo {
     address token;
     uint8 decimals;
     bool registered;
+    uint128 minDeposit;
 }

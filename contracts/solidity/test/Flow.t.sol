@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {Fixture, Pubdata} from "./utils/Fixture.sol";
 import {Secondary} from "../src/Secondary.sol";
 import {Settlement} from "../src/Settlement.sol";
-import {StoredBlockInfo, CommitBlockInfo} from "../src/Types.sol";
+import {StoredBlockInfo, CommitBlockInfo, ExecuteBlockInfo} from "../src/Types.sol";
 
 /// DESIGN §1 and §8.1 on the contracts: funds deposited on one chain are withdrawn on
 /// another, and only after the block is proven on the primary, every chain's sync hash
@@ -59,18 +59,25 @@ contract FlowTest is Fixture {
         assertEq(sync2[1], s1b.syncHash, "the primary's view of chain 1 is chain 1's");
 
         // Execute on the primary first, then the confirmation releases the secondaries.
-        vm.startPrank(operator);
-        primary.executeBlocks(_exec(p1, ""));
-        primary.executeBlocks(_exec(p2, ""));
-        vm.stopPrank();
-        _confirmTo(secondary1, 2, p2.stateRoot);
-        _confirmTo(secondary2, 2, p2.stateRoot);
-        vm.startPrank(operator);
+        // (one proof covered blocks 1 and 2: the primary executes them together, up to
+        // the range's end)
+        ExecuteBlockInfo[] memory range = new ExecuteBlockInfo[](2);
+        range[0] = ExecuteBlockInfo(p1, "");
+        range[1] = ExecuteBlockInfo(p2, "");
+        primary.executeBlocks(range);
+        // the confirmation names the primary's own sync hash for each chain
+        assertEq(primary.syncHashAt(1, 2), s1b.syncHash, "chain 1 at block 2");
+        assertEq(primary.syncHashAt(2, 1), s2a.syncHash, "chain 2 at block 1");
+        _confirmTo(secondary1, 2, p2.stateRoot, primary.syncHashAt(1, 2));
+        _confirmTo(secondary2, 2, p2.stateRoot, primary.syncHashAt(2, 2));
+        // each secondary's confirmed prefix ends at its block whose sync hash the
+        // confirmation names; marked once, it executes block by block, by anyone
+        secondary1.markConfirmedPrefix(s1b);
+        secondary2.markConfirmedPrefix(s2b);
         secondary1.executeBlocks(_exec(s1a, _chainOps(b1.pubdata, 1)));
         secondary1.executeBlocks(_exec(s1b, _chainOps(b2.pubdata, 1)));
         secondary2.executeBlocks(_exec(s2a, _chainOps(b1.pubdata, 2)));
         secondary2.executeBlocks(_exec(s2b, _chainOps(b2.pubdata, 2)));
-        vm.stopPrank();
 
         secondary1.withdrawPendingBalance(payable(erin), 0);
         secondary2.withdrawPendingBalance(payable(carol), 0);

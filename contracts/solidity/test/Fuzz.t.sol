@@ -74,7 +74,7 @@ contract FuzzTest is Fixture {
         decimals = uint8(decimals % 19);
         TestToken token = new TestToken();
         vm.prank(governor);
-        secondary1.addToken(3, address(token), decimals);
+        secondary1.addToken(3, address(token), decimals, 0);
         amount = amount % (type(uint256).max / 1e18); // mint without overflow
         vm.assume(amount > 0);
         token.mint(address(this), amount);
@@ -96,7 +96,8 @@ contract FuzzTest is Fixture {
         if (signers < 2) {
             vm.expectRevert(abi.encodeWithSelector(Settlement.NotEnoughSignatures.selector, signers, 2));
         }
-        secondary1.receiveConfirmation(blockNumber, root, _attest(0, 1, 2, blockNumber, root, signers));
+        bytes32 h = keccak256(abi.encode(root, EMPTY));
+        secondary1.receiveConfirmation(blockNumber, root, EMPTY, _attest(0, 1, 2, blockNumber, h, signers));
         if (signers >= 2) assertEq(secondary1.confirmedBlockNumber(), blockNumber, "accepted");
     }
 }

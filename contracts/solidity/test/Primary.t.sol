@@ -24,8 +24,8 @@ contract PrimaryTest is Fixture {
         primary.depositNative{value: amount}(owner);
     }
 
-    function _changePubKeySig(uint256 key, bytes32 pkh, uint32 nonce, uint32 account) internal pure returns (bytes memory) {
-        bytes32 body = keccak256(abi.encodePacked("manyfold:change-pubkey", pkh, nonce, account));
+    function _changePubKeySig(uint256 key, bytes32 pkh, uint32 nonce, uint32 account) internal view returns (bytes memory) {
+        bytes32 body = keccak256(abi.encodePacked("manyfold:change-pubkey", block.chainid, address(primary), pkh, nonce, account));
         return _sign(key, keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", body)));
     }
 
@@ -57,7 +57,7 @@ contract PrimaryTest is Fixture {
         assertEq(primary.totalCommittedPriorityRequests(), 1, "priority consumed");
         assertEq(primary.expectedSyncHash(1, 1), sync[1], "chain 1 must deliver its sync hash");
         assertEq(primary.expectedSyncHash(1, 2), 0, "chain 2 is untouched");
-        assertEq(primary.pendingSyncHashes(1), 1, "one secondary pending");
+        assertEq(primary.pendingSyncHashes(1), 2, "one secondary pending (chain 1's bit)");
         assertTrue(info.commitment != 0, "commitment computed");
     }
 
@@ -295,7 +295,7 @@ contract PrimaryTest is Fixture {
         _syncFrom(secondary1, 1, keccak256("a secondary that committed other ops"));
         assertEq(vm.getRecordedLogs()[0].topics[0], Primary.SyncHashMismatch.selector, "mismatch recorded");
         assertEq(primary.totalBlocksConfirmed(), 0, "held");
-        assertEq(primary.pendingSyncHashes(1), 1, "still pending");
+        assertEq(primary.pendingSyncHashes(1), 2, "still pending");
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Settlement.NotConfirmed.selector, 1));
         primary.executeBlocks(_exec(one, _chainOps(_block1().pubdata, 0)));
@@ -333,22 +333,23 @@ contract PrimaryTest is Fixture {
     function test_forgedAttestationsAreRejected() public {
         (, bytes32[] memory sync) = _commit1();
         bytes32 h = sync[1];
+        bytes32 attested = keccak256(abi.encode(h, uint64(0)));
         vm.expectRevert(abi.encodeWithSelector(Settlement.NotEnoughSignatures.selector, 1, 2));
-        primary.receiveSyncHash(1, 1, h, _attest(1, 0, 1, 1, h, 1));
+        primary.receiveSyncHash(1, 1, h, _attest(1, 0, 1, 1, attested, 1));
 
-        bytes[] memory sigs = _attest(1, 0, 1, 1, h, 2);
+        bytes[] memory sigs = _attest(1, 0, 1, 1, attested, 2);
         sigs[1] = sigs[0];
         vm.expectRevert(abi.encodeWithSelector(Settlement.SignersNotAscending.selector, 1));
         primary.receiveSyncHash(1, 1, h, sigs);
 
-        sigs = _attest(1, 0, 1, 1, h, 2);
+        sigs = _attest(1, 0, 1, 1, attested, 2);
         sigs[0] = hex"1234";
         vm.expectRevert(abi.encodeWithSelector(Settlement.BadSignature.selector, 0));
         primary.receiveSyncHash(1, 1, h, sigs);
 
         // signed by keys outside the committee
         bytes32 digest = keccak256(
-            abi.encodePacked("\x19Ethereum Signed Message:\n32", keccak256(abi.encode(DOMAIN, uint16(1), uint16(0), uint8(1), uint32(1), h)))
+            abi.encodePacked("\x19Ethereum Signed Message:\n32", _digest(address(primary), 1, 0, 1, 1, attested))
         );
         sigs[0] = _sign(0xE71, digest);
         sigs[1] = _sign(0xE72, digest);
@@ -358,13 +359,22 @@ contract PrimaryTest is Fixture {
 
         // a real attestation of something else (another kind, block, chain or hash) recovers
         // to strangers, never to validators
-        bytes[] memory otherKind = _attest(1, 0, 2, 1, h, 2);
+        bytes[] memory otherKind = _attest(1, 0, 2, 1, attested, 2);
         vm.expectRevert();
         primary.receiveSyncHash(1, 1, h, otherKind);
-        bytes[] memory otherHash = _attest(1, 0, 1, 1, keccak256("x"), 2);
+        bytes[] memory otherHash = _attest(1, 0, 1, 1, keccak256(abi.encode(keccak256("x"), uint64(0))), 2);
         vm.expectRevert();
         primary.receiveSyncHash(1, 1, h, otherHash);
-        assertEq(primary.pendingSyncHashes(1), 1, "nothing accepted");
+        // issue 9 item 12: an attestation for another deployment (same domain and
+        // committee, another address) or another EVM chain does not replay here
+        bytes[] memory elsewhere = _attestTo(address(secondary1), 1, 0, 1, 1, attested, 2);
+        vm.expectRevert();
+        primary.receiveSyncHash(1, 1, h, elsewhere);
+        bytes[] memory good = _attest(1, 0, 1, 1, attested, 2);
+        vm.chainId(block.chainid + 1);
+        vm.expectRevert();
+        primary.receiveSyncHash(1, 1, h, good);
+        assertEq(primary.pendingSyncHashes(1), 2, "nothing accepted");
     }
 
     function test_executeRejectsWrongBlocksAndOps() public {
@@ -418,8 +428,9 @@ contract PrimaryTest is Fixture {
         assertEq(primary.totalBlocksProven(), 0, "proof dropped");
         assertEq(primary.totalCommittedPriorityRequests(), 0, "deposit back in the queue");
         assertEq(primary.expectedSyncHash(1, 1), 0, "expectation cleared");
+        assertEq(primary.totalReverts(), 1, "revert 1, for the committee to attest");
         vm.expectRevert(abi.encodeWithSelector(Primary.NoSyncHashExpected.selector, 1, 1));
-        _syncFrom(secondary1, 1, sync[1]);
+        _syncFromAt(secondary1, 1, sync[1], 1);
         // the same deposit can be committed again, in a different block 1
         _commitPrimary(_genesisPrimary(), _genesisSync(), _block(1, bytes32(uint256(9)), Pubdata.deposit(0, 4, 0, 10 ether, alice)), 1);
     }
@@ -461,9 +472,6 @@ contract PrimaryTest is Fixture {
         primary.refundDeposit(0);
         vm.expectRevert(abi.encodeWithSelector(Settlement.NotRefundable.selector, 2));
         primary.refundDeposit(2);
-        vm.prank(operator);
-        vm.expectRevert(Settlement.InExodusMode.selector);
-        primary.executeBlocks(_exec(one, ""));
     }
 
     function test_exodusDoesNotRefundWhatAnExecutedBlockConsumed() public {

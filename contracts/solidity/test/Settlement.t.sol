@@ -24,7 +24,7 @@ contract SettlementTest is Fixture {
         super.setUp();
         usdc = new TestToken();
         vm.prank(governor);
-        secondary1.addToken(7, address(usdc), 6);
+        secondary1.addToken(7, address(usdc), 6, 0);
         usdc.mint(dave, 1_000_000e6);
         vm.deal(dave, 100 ether);
     }
@@ -55,46 +55,151 @@ contract SettlementTest is Fixture {
         c.validators[1] = c.validators[0];
         vm.expectRevert(abi.encodeWithSelector(Settlement.InvalidConfig.selector, "validator zero or repeated"));
         new Secondary(c, 0);
+        c = _config(1, 0);
+        c.governanceDelay = EXPIRY - 1;
+        vm.expectRevert(abi.encodeWithSelector(Settlement.InvalidConfig.selector, "governance delay"));
+        new Secondary(c, 0);
+        c = _config(1, 0);
+        c.maxOpenPriorityRequests = 0;
+        vm.expectRevert(abi.encodeWithSelector(Settlement.InvalidConfig.selector, "queue bound"));
+        new Secondary(c, 0);
         vm.expectRevert(abi.encodeWithSelector(Settlement.InvalidConfig.selector, "chain count"));
         new Primary(_config(3, 0), 3, IVerifier(address(verifier)), IPoseidon(address(poseidon)), 0);
     }
 
     function test_governanceIsTheGovernorsAlone() public {
         vm.expectRevert(Settlement.NotGovernor.selector);
-        secondary1.addToken(1, address(usdc), 6);
+        secondary1.addToken(1, address(usdc), 6, 0);
+        vm.expectRevert(Settlement.NotGovernor.selector);
+        secondary1.proposeChange(abi.encode(uint8(1), dave, true));
         vm.expectRevert(Settlement.NotGovernor.selector);
         secondary1.setOperator(dave, true);
         vm.expectRevert(Settlement.NotGovernor.selector);
         secondary1.setCommittee(validators, 1);
         vm.expectRevert(Settlement.NotGovernor.selector);
-        secondary1.setGovernor(dave);
+        secondary1.cancelChange(0);
+        vm.expectRevert(Settlement.NotGovernor.selector);
+        secondary1.claimFees(payable(dave));
+    }
 
+    function _changeId(bytes memory change) internal pure returns (bytes32) {
+        return keccak256(change);
+    }
+
+    /// Issue 9 item 13: committee, operator, verifier and governor changes wait a notice
+    /// period of at least the priority expiry (the old contracts applied them at once),
+    /// and never apply in exodus mode; the governor's transfer is two-step.
+    function test_governanceChangesWaitTheirNoticePeriod() public {
+        bytes memory dropOperator = abi.encode(uint8(1), operator, false);
         vm.startPrank(governor);
-        vm.expectRevert(Settlement.ZeroAddress.selector);
-        secondary1.setGovernor(address(0));
+        // not proposed: refused (the old setOperator applied at once)
+        vm.expectRevert(abi.encodeWithSelector(Settlement.ChangeNotDue.selector, _changeId(dropOperator), 0));
         secondary1.setOperator(operator, false);
-        secondary1.setGovernor(dave);
+        secondary1.proposeChange(dropOperator);
+        uint64 due = uint64(block.timestamp) + NOTICE;
+        assertEq(secondary1.pendingChanges(_changeId(dropOperator)), due, "announced");
+        vm.warp(due);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.ChangeNotDue.selector, _changeId(dropOperator), due));
+        secondary1.setOperator(operator, false);
+        // what applies is exactly what was announced
+        vm.warp(due + 1);
+        vm.expectRevert();
+        secondary1.setOperator(operator, true);
+        vm.expectRevert();
+        secondary1.setOperator(dave, false);
+        secondary1.setOperator(operator, false);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.ChangeNotDue.selector, _changeId(dropOperator), 0));
+        secondary1.setOperator(operator, false); // once
         vm.stopPrank();
-        assertEq(secondary1.governor(), dave, "handed over");
+        assertTrue(!secondary1.isOperator(operator), "operator dropped after notice");
         vm.prank(operator);
         vm.expectRevert(Settlement.NotOperator.selector);
         secondary1.commitCompressedBlocks(_genesisSecondary(), _one(_block(1, 0, Pubdata.noop())));
+
+        // a cancelled change never applies
+        bytes memory addDave = abi.encode(uint8(1), dave, true);
+        vm.startPrank(governor);
+        secondary1.proposeChange(addDave);
+        secondary1.cancelChange(_changeId(addDave));
+        vm.warp(block.timestamp + NOTICE + 1);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.ChangeNotDue.selector, _changeId(addDave), 0));
+        secondary1.setOperator(dave, true);
+        vm.stopPrank();
+    }
+
+    function test_theGovernorsTransferIsTwoStep() public {
+        bytes memory toDave = abi.encode(uint8(3), dave);
+        vm.prank(governor);
+        secondary1.proposeChange(toDave);
+        vm.prank(dave);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.ChangeNotDue.selector, _changeId(toDave), block.timestamp + NOTICE));
+        secondary1.acceptGovernor();
+        vm.warp(block.timestamp + NOTICE + 1);
+        // only the proposed governor takes over
+        vm.prank(address(0xE0E));
+        vm.expectRevert();
+        secondary1.acceptGovernor();
+        assertEq(secondary1.governor(), governor, "unchanged");
+        vm.prank(dave);
+        secondary1.acceptGovernor();
+        assertEq(secondary1.governor(), dave, "handed over");
+        vm.prank(governor);
+        vm.expectRevert(Settlement.NotGovernor.selector);
+        secondary1.proposeChange(toDave);
+    }
+
+    function test_governanceChangesNeverApplyInExodus() public {
+        address[] memory next = new address[](1);
+        next[0] = dave;
+        bytes memory committee = abi.encode(uint8(2), next, uint256(1));
+        vm.prank(governor);
+        secondary1.proposeChange(committee);
+        vm.prank(dave);
+        secondary1.depositNative{value: 1 ether}(dave); // never served
+        vm.warp(block.timestamp + NOTICE + 1);
+        secondary1.activateExodusMode();
+        vm.startPrank(governor);
+        vm.expectRevert(Settlement.InExodusMode.selector);
+        secondary1.setCommittee(next, 1);
+        vm.expectRevert(Settlement.InExodusMode.selector);
+        secondary1.proposeChange(committee);
+        // Review finding: registering a token id in exodus would price its exits in
+        // whatever token the governor names.
+        vm.expectRevert(Settlement.InExodusMode.selector);
+        secondary1.addToken(9, address(0x70CE), 18, 0);
+        vm.stopPrank();
+        assertTrue(secondary1.isValidator(validators[0]), "the committee stays");
+    }
+
+    function test_verifierChangesWaitTheirNoticePeriod() public {
+        address next = address(0x7E21F1E2);
+        vm.startPrank(governor);
+        vm.expectRevert();
+        primary.setVerifier(IVerifier(next));
+        primary.proposeChange(abi.encode(uint8(4), next));
+        vm.expectRevert();
+        primary.setVerifier(IVerifier(next));
+        vm.warp(block.timestamp + NOTICE + 1);
+        primary.setVerifier(IVerifier(next));
+        vm.stopPrank();
+        assertEq(address(primary.verifier()), next, "replaced after notice");
     }
 
     function test_tokenRegistry() public {
-        (address token, uint8 decimals, bool registered) = secondary1.tokens(7);
+        (address token, uint8 decimals, bool registered, uint128 minDeposit) = secondary1.tokens(7);
+        assertEq(minDeposit, 0, "no minimum");
         assertEq(token, address(usdc), "local token");
         assertEq(decimals, 6, "decimals");
         assertTrue(registered, "registered");
         vm.startPrank(governor);
         vm.expectRevert(abi.encodeWithSelector(Settlement.TokenAlreadyRegistered.selector, 7));
-        secondary1.addToken(7, address(usdc), 6);
-        vm.expectRevert(abi.encodeWithSelector(Settlement.InvalidConfig.selector, "token id is not below 1024"));
-        secondary1.addToken(1024, address(usdc), 6);
-        vm.expectRevert(abi.encodeWithSelector(Settlement.InvalidConfig.selector, "more than 18 decimals"));
-        secondary1.addToken(8, address(usdc), 19);
+        secondary1.addToken(7, address(usdc), 6, 0);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.InvalidConfig.selector, "token id or decimals"));
+        secondary1.addToken(1024, address(usdc), 6, 0);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.InvalidConfig.selector, "token id or decimals"));
+        secondary1.addToken(8, address(usdc), 19, 0);
         vm.expectRevert(abi.encodeWithSelector(Settlement.NativeTokenAlreadyRegistered.selector, 0));
-        secondary1.addToken(9, address(0), 18);
+        secondary1.addToken(9, address(0), 18, 0);
         vm.stopPrank();
     }
 
@@ -152,7 +257,7 @@ contract SettlementTest is Fixture {
         vm.stopPrank();
 
         vm.prank(governor);
-        secondary1.addToken(9, address(0xC0DE1E55), 18);
+        secondary1.addToken(9, address(0xC0DE1E55), 18, 0);
         vm.expectRevert(abi.encodeWithSelector(Settlement.TokenTransferFailed.selector, 9));
         secondary1.depositERC20(9, 1, dave);
     }
@@ -175,8 +280,7 @@ contract SettlementTest is Fixture {
     function _payOutOn1(address owner, uint16 token, uint128 l2Amount) internal {
         StoredBlockInfo memory a =
             _commitSecondary(secondary1, _genesisSecondary(), _block(1, bytes32(uint256(1)), Pubdata.withdraw(1, 3, token, l2Amount, owner)), 0);
-        _confirmTo(secondary1, 1, bytes32(uint256(1)));
-        vm.prank(operator);
+        _confirmTo(secondary1, 1, bytes32(uint256(1)), a.syncHash);
         secondary1.executeBlocks(_exec(a, Pubdata.withdraw(1, 3, token, l2Amount, owner)));
     }
 
@@ -233,17 +337,21 @@ contract SettlementTest is Fixture {
         address[] memory next = new address[](1);
         next[0] = vm.addr(0xF00D);
         vm.prank(governor);
+        secondary1.proposeChange(abi.encode(uint8(2), next, uint256(1)));
+        vm.warp(block.timestamp + NOTICE + 1);
+        vm.prank(governor);
         secondary1.setCommittee(next, 1);
         assertEq(secondary1.validators().length, 1, "one validator");
         assertTrue(!secondary1.isValidator(validators[0]), "old validator removed");
+        bytes32 h = keccak256(abi.encode(bytes32(uint256(1)), EMPTY));
         vm.expectRevert(abi.encodeWithSelector(Settlement.NotAValidator.selector, validators[0]));
-        secondary1.receiveConfirmation(1, bytes32(uint256(1)), _attest(0, 1, 2, 1, bytes32(uint256(1)), 1));
+        secondary1.receiveConfirmation(1, bytes32(uint256(1)), EMPTY, _attest(0, 1, 2, 1, h, 1));
         bytes32 digest = keccak256(
-            abi.encodePacked("\x19Ethereum Signed Message:\n32", secondary1.attestationDigest(0, 1, 2, 1, bytes32(uint256(1))))
+            abi.encodePacked("\x19Ethereum Signed Message:\n32", secondary1.attestationDigest(0, 1, 2, 1, h))
         );
         bytes[] memory sigs = new bytes[](1);
         sigs[0] = _sign(0xF00D, digest);
-        secondary1.receiveConfirmation(1, bytes32(uint256(1)), sigs);
+        secondary1.receiveConfirmation(1, bytes32(uint256(1)), EMPTY, sigs);
         assertEq(secondary1.confirmedBlockNumber(), 1, "the new committee's attestation counts");
     }
 
@@ -279,12 +387,15 @@ contract SettlementTest is Fixture {
         assertEq(poseidon.extendCommitment(0, bytes.concat(Pubdata.noop(), Pubdata.noop())), two, "a chain over records");
     }
 
+    /// SPEC E: the verifier names its pinned verifying-key digest in the precompile's input.
     function test_precompileVerifierAsksTheEmbeddedChainsPrecompile() public {
-        PrecompileVerifier v = new PrecompileVerifier();
+        bytes32 vk = keccak256("verifying key");
+        PrecompileVerifier v = new PrecompileVerifier(vk);
+        assertEq(v.verifyingKeyDigest(), vk, "pinned at deployment");
         ProofPublicValues memory values = ProofPublicValues(bytes32(uint256(1)), bytes32(uint256(2)), bytes32(uint256(3)), bytes32(uint256(4)), 9);
         bytes memory proof = hex"c0ffee";
         assertTrue(!v.verify(values, proof), "no precompile: invalid");
-        bytes memory input = abi.encode(values.oldStateRoot, values.oldCommitment, values.newStateRoot, values.newCommitment, values.steps, proof);
+        bytes memory input = abi.encode(vk, values.oldStateRoot, values.oldCommitment, values.newStateRoot, values.newCommitment, values.steps, proof);
         FakePrecompile fake = new FakePrecompile(keccak256(input));
         vm.etch(v.PRECOMPILE(), address(fake).code);
         assertTrue(v.verify(values, proof), "the precompile's yes");
@@ -293,5 +404,8 @@ contract SettlementTest is Fixture {
         values.newStateRoot = bytes32(uint256(3));
         assertTrue(!v.verify(values, hex"c0ffef"), "other proof: no");
         assertEq(v.PRECOMPILE(), address(0xF01D), "fixed address");
+        // a verifier pinned to another key asks about that key: the precompile says no
+        PrecompileVerifier other = new PrecompileVerifier(keccak256("another key"));
+        assertTrue(!other.verify(values, proof), "another key's digest: no");
     }
 }

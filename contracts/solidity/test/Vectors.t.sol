@@ -8,7 +8,7 @@ import {Secondary} from "../src/Secondary.sol";
 import {Settlement, SettlementConfig} from "../src/Settlement.sol";
 import {IPoseidon} from "../src/interfaces/IPoseidon.sol";
 import {IVerifier} from "../src/interfaces/IVerifier.sol";
-import {StoredBlockInfo, CommitBlockInfo} from "../src/Types.sol";
+import {StoredBlockInfo, CommitBlockInfo, ExecuteBlockInfo} from "../src/Types.sol";
 
 /// The contracts against vectors that Rust generated with manyfold-state and
 /// manyfold-types (contracts/tests/generated.rs): the on-chain ops hashes, sync hashes,
@@ -21,13 +21,61 @@ contract VectorsTest is Fixture {
         super.setUp();
         json = vm.readFile(string.concat(vm.projectRoot(), "/solidity/test/vectors/block-hashes.json"));
         assertEq(vm.parseJsonUint(json, ".chains"), CHAINS, "the vectors' chain count");
-        _deploy(vm.parseJsonBytes32(json, ".genesisStateRoot"), vm.parseJsonBytes32(json, ".genesisCommitment"));
+        _deployAtDomains(vm.parseJsonBytes32(json, ".genesisStateRoot"), vm.parseJsonBytes32(json, ".genesisCommitment"));
         erc20 = new TestToken();
         vm.startPrank(governor);
-        primary.addToken(1, address(erc20), 18);
-        secondary1.addToken(1, address(erc20), 18);
-        secondary2.addToken(1, address(erc20), 18);
+        primary.addToken(1, address(erc20), 18, 0);
+        secondary1.addToken(1, address(erc20), 18, 0);
+        secondary2.addToken(1, address(erc20), 18, 0);
         vm.stopPrank();
+    }
+
+    /// Chain c's EVM chain id and contract address in the vectors: its ChangePubKey
+    /// signatures bind both (SPEC C).
+    function _evmChainId(uint256 c) internal view returns (uint256) {
+        return vm.parseJsonUint(json, string.concat(".chainDomains[", _str(c), "].evmChainId"));
+    }
+
+    function _settlementAddress(uint256 c) internal view returns (address) {
+        return vm.parseJsonAddress(json, string.concat(".chainDomains[", _str(c), "].settlement"));
+    }
+
+    /// Runs `creation` at `target`: its constructor writes `target`'s storage.
+    function _deployAt(address target, bytes memory creation) internal returns (address) {
+        vm.etch(target, creation);
+        (bool ok, bytes memory runtime) = target.call("");
+        assertTrue(ok, "constructor");
+        vm.etch(target, runtime);
+        return target;
+    }
+
+    /// The three contracts at the vectors' addresses, each with the native coin as token 0.
+    function _deployAtDomains(bytes32 genesisRoot, bytes32 genesisCommitment) internal {
+        primary = Primary(
+            _deployAt(
+                _settlementAddress(0),
+                abi.encodePacked(
+                    type(Primary).creationCode,
+                    abi.encode(_config(0, genesisRoot), CHAINS, address(verifier), address(poseidon), genesisCommitment)
+                )
+            )
+        );
+        secondary1 = Secondary(
+            _deployAt(_settlementAddress(1), abi.encodePacked(type(Secondary).creationCode, abi.encode(_config(1, genesisRoot), uint16(0))))
+        );
+        secondary2 = Secondary(
+            _deployAt(_settlementAddress(2), abi.encodePacked(type(Secondary).creationCode, abi.encode(_config(2, genesisRoot), uint16(0))))
+        );
+        vm.startPrank(governor);
+        primary.addToken(0, address(0), 18, 0);
+        secondary1.addToken(0, address(0), 18, 0);
+        secondary2.addToken(0, address(0), 18, 0);
+        vm.stopPrank();
+    }
+
+    /// What follows runs on chain c's EVM chain.
+    function _on(uint256 c) internal {
+        vm.chainId(_evmChainId(c));
     }
 
     function _key(uint256 b, string memory field) internal pure returns (string memory) {
@@ -96,10 +144,15 @@ contract VectorsTest is Fixture {
         }
     }
 
+    /// The digest binds the receiving contract's EVM chain id and address (issue 9 item
+    /// 12): the vector names both; the secondary's code runs there, on that chain.
     function test_attestationDigestEqualsRust() public {
         SettlementConfig memory config = _config(0, 0);
         config.attestationDomain = vm.parseJsonBytes32(json, ".attestation.domain");
-        Secondary s = new Secondary(config, 1);
+        Secondary deployed = new Secondary(config, 1);
+        Secondary s = Secondary(vm.parseJsonAddress(json, ".attestation.receiver"));
+        vm.etch(address(s), address(deployed).code);
+        vm.chainId(vm.parseJsonUint(json, ".attestation.evmChainId"));
         bytes32 digest = s.attestationDigest(
             uint16(vm.parseJsonUint(json, ".attestation.src")),
             uint16(vm.parseJsonUint(json, ".attestation.dst")),
@@ -166,6 +219,7 @@ contract VectorsTest is Fixture {
             syncHash: keccak256(abi.encodePacked(syncHashes)),
             commitment: vm.parseJsonBytes32(json, _key(b, "commitment"))
         });
+        _on(0);
         vm.prank(operator);
         primary.commitBlocks(last, sync, _one(blk));
         assertEq(primary.storedBlockHashes(blk.blockNumber), keccak256(abi.encode(expected)), "primary stored block");
@@ -196,6 +250,7 @@ contract VectorsTest is Fixture {
             syncHash: syncHash,
             commitment: 0
         });
+        _on(c);
         vm.prank(operator);
         _settlement(c).commitCompressedBlocks(prev, _one(compressed));
         assertEq(_settlement(c).storedBlockHashes(mine.blockSequence), keccak256(abi.encode(mine)), "secondary stored block");
@@ -205,8 +260,9 @@ contract VectorsTest is Fixture {
             "rust's prediction"
         );
         // The secondary's sync hash reaches the primary and matches.
+        _on(0);
         _syncFrom(_settlement(c), compressed.blockNumber, syncHash);
-        assertEq(primary.expectedSyncHash(compressed.blockNumber, c), 0, "sync hash matched");
+        assertEq(primary.pendingSyncHashes(compressed.blockNumber) & (uint16(1) << c), 0, "sync hash matched");
     }
 
     /// The commit calls the node's Rust bookkeeping builds (through the alloy bindings)
@@ -216,6 +272,7 @@ contract VectorsTest is Fixture {
         uint256 blockCount = vm.parseJsonUint(json, ".blockCount");
         uint32[3] memory sequence;
         for (uint256 b = 0; b < blockCount; b++) {
+            _on(0);
             vm.prank(operator);
             (bool ok, bytes memory err) = address(primary).call(vm.parseJsonBytes(json, _key(b, "primaryCommitCalldata")));
             assertTrue(ok, string(err));
@@ -224,6 +281,7 @@ contract VectorsTest is Fixture {
             for (uint16 c = 1; c < 3; c++) {
                 if (chainOps[c].length == 0) continue;
                 string memory k = string.concat("[", _str(c - 1), "]");
+                _on(c);
                 vm.prank(operator);
                 (ok, err) = address(_settlement(c)).call(
                     vm.parseJsonBytes(json, string.concat(_key(b, "secondaryCommitCalldata"), k))
@@ -246,22 +304,27 @@ contract VectorsTest is Fixture {
         StoredBlockInfo memory last = done.primary[blockCount - 1];
         StoredBlockInfo memory genesis = _genesisPrimary();
         genesis.stateRoot = vm.parseJsonBytes32(json, ".genesisStateRoot");
+        _on(0);
         _prove(genesis, last);
         assertEq(primary.totalBlocksConfirmed(), last.blockNumber, "every block confirmed");
 
-        vm.startPrank(operator);
+        // one proof covered every block: the primary executes them all, up to its end
+        ExecuteBlockInfo[] memory range = new ExecuteBlockInfo[](blockCount);
         for (uint256 b = 0; b < blockCount; b++) {
-            primary.executeBlocks(_exec(done.primary[b], vm.parseJsonBytesArray(json, _key(b, "chainOps"))[0]));
+            range[b] = ExecuteBlockInfo(done.primary[b], vm.parseJsonBytesArray(json, _key(b, "chainOps"))[0]);
         }
-        vm.stopPrank();
+        primary.executeBlocks(range);
         for (uint16 c = 1; c < 3; c++) {
-            _confirmTo(_settlement(c), last.blockNumber, last.stateRoot);
+            bytes32 confirmed = primary.syncHashAt(c, last.blockNumber);
+            _on(c);
+            _confirmTo(_settlement(c), last.blockNumber, last.stateRoot, confirmed);
+            // its whole prefix, whose last sync hash is the confirmed one; anyone may call
+            ExecuteBlockInfo[] memory mine = new ExecuteBlockInfo[](done.secondaryCount[c]);
             for (uint256 k = 0; k < done.secondaryCount[c]; k++) {
                 StoredBlockInfo memory info = done.secondary[c][k];
-                uint256 b = info.blockNumber - 1;
-                vm.prank(operator);
-                _settlement(c).executeBlocks(_exec(info, vm.parseJsonBytesArray(json, _key(b, "chainOps"))[c]));
+                mine[k] = ExecuteBlockInfo(info, vm.parseJsonBytesArray(json, _key(info.blockNumber - 1, "chainOps"))[c]);
             }
+            _settlement(c).executeBlocks(mine);
             assertEq(_settlement(c).totalBlocksExecuted(), done.secondaryCount[c], "all of this chain's blocks");
         }
 
@@ -286,8 +349,8 @@ contract VectorsTest is Fixture {
         bytes32 root = vm.parseJsonBytes32(json, ".exit.stateRoot");
         primary = new Primary(_config(0, root), CHAINS, IVerifier(address(verifier)), IPoseidon(address(poseidon)), 0);
         vm.startPrank(governor);
-        primary.addToken(0, address(0), 18);
-        primary.addToken(1, address(erc20), 18);
+        primary.addToken(0, address(0), 18, 0);
+        primary.addToken(1, address(erc20), 18, 0);
         vm.stopPrank();
         // An expired request puts the primary in exodus mode at genesis.
         primary.depositNative{value: 1 ether}(address(0xD));
@@ -310,7 +373,7 @@ contract VectorsTest is Fixture {
         proofs[0].balance += 1;
         primary = new Primary(_config(0, root), CHAINS, IVerifier(address(verifier)), IPoseidon(address(poseidon)), 0);
         vm.prank(governor);
-        primary.addToken(0, address(0), 18);
+        primary.addToken(0, address(0), 18, 0);
         primary.depositNative{value: 1 ether}(address(0xD));
         vm.warp(block.timestamp + EXPIRY + 1);
         primary.activateExodusMode();
@@ -335,5 +398,6 @@ contract VectorsTest is Fixture {
             p.accountSiblings[j] = a[j];
         }
         p.reservesRoot = vm.parseJsonBytes32(json, string.concat(k, ".reservesRoot"));
+        p.accountCount = uint32(vm.parseJsonUint(json, string.concat(k, ".accountCount")));
     }
 }

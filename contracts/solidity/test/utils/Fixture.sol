@@ -25,6 +25,15 @@ library Pubdata {
         return pad(abi.encodePacked(uint8(1), chain, account, token, amount, owner));
     }
 
+    /// A deposit the L2 could not credit (SPEC A): account 0, refunded flag 1.
+    function refundedDeposit(uint16 chain, uint16 token, uint128 amount, address owner)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return pad(abi.encodePacked(uint8(1), chain, uint32(0), token, amount, owner, uint8(1)));
+    }
+
     function transfer(uint32 from, uint32 to, uint16 token, uint128 amount) internal pure returns (bytes memory) {
         return pad(abi.encodePacked(uint8(2), from, to, token, amount));
     }
@@ -63,6 +72,8 @@ library Pubdata {
 abstract contract Fixture is TestBase {
     uint16 internal constant CHAINS = 3;
     uint64 internal constant EXPIRY = 3 days;
+    uint64 internal constant NOTICE = 4 days;
+    uint64 internal constant MAX_OPEN = 1000;
     bytes32 internal constant DOMAIN = keccak256("manyfold:test");
     bytes32 internal constant EMPTY = keccak256("");
     bytes32 internal constant GENESIS_ROOT = bytes32(uint256(0x1234));
@@ -107,9 +118,9 @@ abstract contract Fixture is TestBase {
         secondary1 = new Secondary(_config(1, genesisRoot), 0);
         secondary2 = new Secondary(_config(2, genesisRoot), 0);
         vm.startPrank(governor);
-        primary.addToken(0, address(0), 18);
-        secondary1.addToken(0, address(0), 18);
-        secondary2.addToken(0, address(0), 18);
+        primary.addToken(0, address(0), 18, 0);
+        secondary1.addToken(0, address(0), 18, 0);
+        secondary2.addToken(0, address(0), 18, 0);
         vm.stopPrank();
     }
 
@@ -122,7 +133,10 @@ abstract contract Fixture is TestBase {
             attestationDomain: DOMAIN,
             validators: validators,
             threshold: 2,
-            genesisStateRoot: genesisRoot
+            genesisStateRoot: genesisRoot,
+            governanceDelay: NOTICE,
+            priorityFee: 0,
+            maxOpenPriorityRequests: MAX_OPEN
         });
     }
 
@@ -266,12 +280,35 @@ abstract contract Fixture is TestBase {
 
     // ------------------------------------------------------------ attestations
 
+    /// The contract of chain `dst`: the receiver an attestation's digest names.
+    function _receiver(uint16 dst) internal view returns (address) {
+        return dst == 0 ? address(primary) : dst == 1 ? address(secondary1) : address(secondary2);
+    }
+
+    /// The test's own model of the attestation digest (issue 9 item 12: it binds the
+    /// receiving contract's EVM chain id and address).
+    function _digest(address receiver, uint16 src, uint16 dst, uint8 kind, uint32 number, bytes32 hash)
+        internal
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(DOMAIN, block.chainid, receiver, src, dst, kind, number, hash));
+    }
+
     function _attest(uint16 src, uint16 dst, uint8 kind, uint32 number, bytes32 hash, uint256 signers)
         internal
         view
         returns (bytes[] memory sigs)
     {
-        bytes32 digest = keccak256(abi.encode(DOMAIN, src, dst, kind, number, hash));
+        return _attestTo(_receiver(dst), src, dst, kind, number, hash, signers);
+    }
+
+    function _attestTo(address receiver, uint16 src, uint16 dst, uint8 kind, uint32 number, bytes32 hash, uint256 signers)
+        internal
+        view
+        returns (bytes[] memory sigs)
+    {
+        bytes32 digest = _digest(receiver, src, dst, kind, number, hash);
         bytes32 signed = keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", digest));
         sigs = new bytes[](signers);
         for (uint256 i = 0; i < signers; i++) {
@@ -290,13 +327,37 @@ abstract contract Fixture is TestBase {
         return address(s) == address(secondary1) ? 1 : 2;
     }
 
-    function _syncFrom(Secondary s, uint32 number, bytes32 syncHash) internal {
+    /// A secondary's sync hash attested to the primary, read once it had applied
+    /// `reverts` of the primary's reverts.
+    function _syncFromAt(Secondary s, uint32 number, bytes32 syncHash, uint64 reverts) internal {
         uint16 c = _chainOf(s);
-        primary.receiveSyncHash(c, number, syncHash, _attest(c, 0, 1, number, syncHash, 2));
+        bytes32 h = keccak256(abi.encode(syncHash, reverts));
+        primary.receiveSyncHash(c, number, syncHash, _attest(c, 0, 1, number, h, 2));
     }
 
-    function _confirmTo(Secondary s, uint32 number, bytes32 root) internal {
-        s.receiveConfirmation(number, root, _attest(0, _chainOf(s), 2, number, root, 2));
+    function _syncFrom(Secondary s, uint32 number, bytes32 syncHash) internal {
+        _syncFromAt(s, number, syncHash, 0);
+    }
+
+    /// The primary's confirmation of block `number` to `s`: its state root and the
+    /// primary's sync hash for that chain at `number`.
+    function _confirmTo(Secondary s, uint32 number, bytes32 root, bytes32 syncHash) internal {
+        bytes32 h = keccak256(abi.encode(root, syncHash));
+        s.receiveConfirmation(number, root, syncHash, _attest(0, _chainOf(s), 2, number, h, 2));
+    }
+
+    /// The primary's revert `revertId` (to height `primaryBlock`) attested to `s`.
+    function _revertOn(
+        Secondary s,
+        StoredBlockInfo[] memory blocks,
+        StoredBlockInfo memory newLatest,
+        uint64 revertId,
+        uint32 primaryBlock,
+        bytes32 syncHash
+    ) internal {
+        bytes32 h = keccak256(abi.encode(revertId, syncHash));
+        bytes[] memory sigs = _attest(0, _chainOf(s), 3, primaryBlock, h, 2);
+        s.revertBlocks(blocks, newLatest, revertId, primaryBlock, syncHash, sigs);
     }
 
     function _copy(StoredBlockInfo memory info) internal pure returns (StoredBlockInfo memory) {

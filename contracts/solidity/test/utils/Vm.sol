@@ -35,6 +35,7 @@ interface Vm {
     function parseJsonAddress(string calldata json, string calldata key) external pure returns (address);
     function parseJsonString(string calldata json, string calldata key) external pure returns (string memory);
     function snapshotState() external returns (uint256);
+    function chainId(uint256 newChainId) external;
     function revertToState(uint256 snapshot) external returns (bool);
     function toString(uint256 value) external pure returns (string memory);
     function toString(bytes32 value) external pure returns (string memory);
