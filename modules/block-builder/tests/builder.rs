@@ -210,6 +210,74 @@ fn block_timestamps_never_go_backwards_even_across_a_reopen() {
     assert_eq!(stamps, [1_000, 1_000, 1_000, 1_005]);
 }
 
+/// Issue 9 item 5: a deposit that cannot be credited (it would overflow the depositor's
+/// balance) used to fail in the state, hold its chain's priority lane for good and keep
+/// taking the first candidate slots. It is now sealed as a refund, consumed like any
+/// request, and the next request of its chain is sealed in the same block.
+#[test]
+fn an_uncreditable_deposit_is_sealed_as_a_refund_and_never_blocks_its_lane() {
+    use manyfold_types::{ChainId, Deposit, OpPubdata, PriorityRef};
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(dir.path()).unwrap());
+    let state = Arc::new(RwLock::new(genesis()));
+    let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
+    let scenario = Scenario::new(2, 1, 1);
+    let chain = ChainId::new(0).unwrap();
+    let deposit = |serial_id: u64, user: usize, amount: u128| Candidate {
+        seq: serial_id,
+        op: Op::Deposit(Deposit {
+            chain,
+            serial_id,
+            address: scenario.users[user].address,
+            token: TokenId::new(0).unwrap(),
+            amount: Amount(amount),
+        }),
+        tx_hash: None,
+        priority: Some(PriorityRef { chain, serial_id }),
+    };
+    builder
+        .seal(&[deposit(0, 0, u128::MAX - 10)], 1)
+        .unwrap()
+        .unwrap();
+    let root = state.read().unwrap().root();
+    let sealed = builder
+        .seal(&[deposit(1, 0, 20), deposit(2, 1, 7)], 2)
+        .unwrap()
+        .expect("a block");
+    let ops: Vec<OpPubdata> = sealed.block.ops.iter().map(|op| op.decoded()).collect();
+    assert_eq!(ops.len(), 2, "both requests are consumed");
+    assert!(matches!(ops[0], OpPubdata::Deposit { refunded: true, .. }));
+    assert!(matches!(
+        ops[1],
+        OpPubdata::Deposit {
+            refunded: false,
+            ..
+        }
+    ));
+    assert_eq!(
+        BlockStore::new(storage.clone())
+            .priority_cursor()
+            .unwrap()
+            .get(&chain)
+            .copied(),
+        Some(3),
+        "the lane moved past both"
+    );
+    assert_ne!(
+        state.read().unwrap().root(),
+        root,
+        "the second deposit was credited"
+    );
+    assert_eq!(
+        state
+            .read()
+            .unwrap()
+            .balance(AccountId::new(0).unwrap(), TokenId::new(0).unwrap()),
+        Amount(u128::MAX - 10),
+        "the refunded deposit credited nothing"
+    );
+}
+
 /// The genesis state of these tests: two local chains (every scenario here uses at most
 /// two).
 fn genesis() -> L2State {
