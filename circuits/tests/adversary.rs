@@ -4,59 +4,23 @@
 //! that the step is unsatisfiable, at the constraint that says why. Edge encodings that
 //! the native state refuses are shown unprovable too (DESIGN §5).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod common;
 
+use common::{chain, id, run_step, scalar_bits, secret_scalar, step, token};
 use ff::Field;
 use group::{prime::PrimeCurveAffine, Curve};
-use manyfold_circuits::{OpStep, StepWitness, SCALAR_BITS};
+use manyfold_circuits::{OpStep, StepWitness};
 use manyfold_state::testing::{Action, Scenario};
 use manyfold_state::{state_root, L2State, StateError};
 use manyfold_types::keys::{coordinates, GrumpkinAffine, GrumpkinScalar};
 use manyfold_types::pubdata::extend_commitment;
-use manyfold_types::{
-    AccountId, Amount, ChainId, Deposit, Fr, Nonce, Op, OpPubdata, PrivateKey, Signature, TokenId,
-    Withdraw,
-};
+use manyfold_types::{Amount, Deposit, Fr, Nonce, Op, OpPubdata, PrivateKey, Signature, Withdraw};
 use nova_snark::frontend::num::AllocatedNum;
 use nova_snark::frontend::test_cs::TestConstraintSystem;
 use nova_snark::frontend::ConstraintSystem;
-use nova_snark::traits::circuit::StepCircuit;
 
-/// The outcome of one step: `Err(constraint)` for the first unsatisfied constraint (or
-/// "synthesis panicked"), `Ok((root, commitment))` when satisfied.
 fn run(root: Fr, witness: StepWitness, padding: StepWitness) -> Result<(Fr, Fr), String> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut cs = TestConstraintSystem::<Fr>::new();
-        let z = [
-            AllocatedNum::alloc(cs.namespace(|| "root"), || Ok(root)).unwrap(),
-            AllocatedNum::alloc(cs.namespace(|| "commitment"), || Ok(Fr::ZERO)).unwrap(),
-        ];
-        let out = OpStep::new(vec![witness], padding)
-            .synthesize(&mut cs, &z)
-            .unwrap();
-        match cs.which_is_unsatisfied() {
-            Some(at) => Err(at.to_string()),
-            None => Ok((out[0].get_value().unwrap(), out[1].get_value().unwrap())),
-        }
-    }));
-    outcome.unwrap_or_else(|_| Err("synthesis panicked".into()))
-}
-
-/// The step of `witness` from `state`, padded with a Noop on the state after `op`.
-fn step(state: &L2State, op: &Op, witness: StepWitness) -> Result<(Fr, Fr), String> {
-    let mut after = state.clone();
-    let _ = after.apply(op);
-    run(state.root(), witness, StepWitness::build(&after, &Op::Noop))
-}
-
-fn id(a: u32) -> AccountId {
-    AccountId::new(a).unwrap()
-}
-fn token(t: u16) -> TokenId {
-    TokenId::new(t).unwrap()
-}
-fn chain(c: u16) -> ChainId {
-    ChainId::new(c).unwrap()
+    run_step(root, Fr::ZERO, witness, padding)
 }
 
 /// Three chains; the victim (user 0) holds 1000 of token 0 on chain 0 with a registered
@@ -83,14 +47,6 @@ fn world() -> (Scenario, L2State) {
         state.apply(&op).unwrap();
     }
     (s, state)
-}
-
-fn scalar_bits(s: &GrumpkinScalar) -> Vec<bool> {
-    use ff::PrimeField;
-    let repr = s.to_repr();
-    (0..SCALAR_BITS)
-        .map(|i| (repr.as_ref()[i / 8] >> (i % 8)) & 1 == 1)
-        .collect()
 }
 
 /// The thief's withdrawal of the victim's whole balance to the thief's address, signed by
@@ -175,13 +131,7 @@ fn an_identity_nonce_point_is_refused_natively_and_unprovable() {
     let honest = body.sign(key);
     let identity = GrumpkinAffine::identity();
     let e = manyfold_types::keys::challenge(&identity, key.public_key().hash(), body.message());
-    let sk_scalar = {
-        // s = e·sk with the user's own key: recover sk's scalar from its encoding.
-        use ff::PrimeField;
-        let mut repr = <GrumpkinScalar as PrimeField>::Repr::default();
-        repr.as_mut().copy_from_slice(&key.to_bytes());
-        GrumpkinScalar::from_repr(repr).unwrap()
-    };
+    let sk_scalar = secret_scalar(key);
     let mut edge = honest;
     edge.signature = Signature {
         r: identity,

@@ -2,6 +2,8 @@
 //! step is satisfiable exactly when the state accepts the op, and its outputs are the
 //! native state root and pubdata commitment.
 
+mod common;
+
 use manyfold_circuits::{OpStep, StepWitness};
 use manyfold_state::testing::{Action, Scenario};
 use manyfold_state::L2State;
@@ -152,24 +154,8 @@ fn circuit_accepts_exactly_what_the_state_accepts() {
     );
 }
 
-/// Runs one step with `witness` for `op` from `state`; a synthesis panic (Nova's gadgets
-/// dividing by zero on a non-point) counts as unprovable.
 fn provable(state: &L2State, op: &Op, witness: StepWitness) -> bool {
-    use std::panic::{catch_unwind, AssertUnwindSafe};
-    catch_unwind(AssertUnwindSafe(|| {
-        let mut cs = TestConstraintSystem::<Fr>::new();
-        let z = [
-            AllocatedNum::alloc(cs.namespace(|| "root"), || Ok(state.root())).unwrap(),
-            AllocatedNum::alloc(cs.namespace(|| "commitment"), || Ok(Fr::from(0u64))).unwrap(),
-        ];
-        let mut after = state.clone();
-        let _ = after.apply(op);
-        OpStep::new(vec![witness], StepWitness::build(&after, &Op::Noop))
-            .synthesize(&mut cs, &z)
-            .unwrap();
-        cs.is_satisfied()
-    }))
-    .unwrap_or(false)
+    common::step(state, op, witness).is_ok()
 }
 
 /// Issue 9 items 1 and 2: edge encodings of signatures and keys. For each, the state's
@@ -209,11 +195,7 @@ fn edge_encodings_are_refused_by_both_or_accepted_by_both() {
         nonce: Nonce(1),
     };
     let honest = body.sign(key);
-    let sk = {
-        let mut repr = <GrumpkinScalar as PrimeField>::Repr::default();
-        repr.as_mut().copy_from_slice(&key.to_bytes());
-        GrumpkinScalar::from_repr(repr).unwrap()
-    };
+    let sk = common::secret_scalar(key);
     let identity = GrumpkinAffine::identity();
     let e = challenge(&identity, key.public_key().hash(), body.message());
     let with = |signature: Signature| {
@@ -290,20 +272,28 @@ fn edge_encodings_are_refused_by_both_or_accepted_by_both() {
             .map(|i| (bytes[i / 8] >> (i % 8)) & 1 == 1)
             .collect()
     };
-    let op = Op::Withdraw(honest);
-    let mut unreduced = StepWitness::build(&state, &op);
-    let mut carry = false;
-    let mut overflow = false;
-    for i in 0..SCALAR_BITS {
-        let (a, b) = (unreduced.signature.s_bits[i], order[i]);
-        unreduced.signature.s_bits[i] = a ^ b ^ carry;
-        carry = (a && b) || (carry && (a ^ b));
-        overflow = carry && i == SCALAR_BITS - 1;
-    }
-    if !overflow {
-        assert!(
-            provable(&state, &op, unreduced),
-            "s + q proves the op the state accepts with s"
+    // s + q exceeds 254 bits for about two signatures in three: try amounts until one fits.
+    let unreduced = (1..=40u128).find_map(|amount| {
+        let op = Op::Withdraw(
+            Withdraw {
+                amount: Amount(amount),
+                ..body
+            }
+            .sign(key),
         );
-    }
+        let mut witness = StepWitness::build(&state, &op);
+        let mut carry = false;
+        for (bit, q) in witness.signature.s_bits.iter_mut().zip(&order) {
+            let (a, b) = (*bit, *q);
+            *bit = a ^ b ^ carry;
+            carry = (a && b) || (carry && (a ^ b));
+        }
+        (!carry).then_some((op, witness))
+    });
+    let (op, witness) = unreduced.expect("some signature has s + q below 2^254");
+    assert!(state.check(&op).is_ok());
+    assert!(
+        provable(&state, &op, witness),
+        "s + q proves the op the state accepts with s"
+    );
 }

@@ -2,30 +2,16 @@
 //! signatures recomputed where the rule changes signed fields) leaves the step
 //! unsatisfiable, at the constraint that states that rule.
 
-use manyfold_circuits::{OpStep, StepWitness};
+mod common;
+
+use manyfold_circuits::StepWitness;
 use manyfold_state::testing::{Action, Scenario};
 use manyfold_state::{L2State, StateError};
 use manyfold_types::{AccountId, Amount, ChainId, Fr, Nonce, Op, TokenId, Transfer, Withdraw};
-use nova_snark::frontend::num::AllocatedNum;
-use nova_snark::frontend::test_cs::TestConstraintSystem;
-use nova_snark::frontend::ConstraintSystem;
-use nova_snark::traits::circuit::StepCircuit;
 
-/// The first unsatisfied constraint, or `None` if the step is satisfied. `op` is what the
-/// witness claims, for the padding slots (a Noop on the state after it).
+/// The first unsatisfied constraint, or `None` if the step is satisfied.
 fn failing(state: &L2State, op: &Op, witness: StepWitness) -> Option<String> {
-    let mut cs = TestConstraintSystem::<Fr>::new();
-    let z = [
-        AllocatedNum::alloc(cs.namespace(|| "root"), || Ok(state.root())).unwrap(),
-        AllocatedNum::alloc(cs.namespace(|| "commitment"), || Ok(Fr::from(0u64))).unwrap(),
-    ];
-    let mut after = state.clone();
-    let _ = after.apply(op);
-    let padding = StepWitness::build(&after, &Op::Noop);
-    OpStep::new(vec![witness], padding)
-        .synthesize(&mut cs, &z)
-        .unwrap();
-    cs.which_is_unsatisfied().map(str::to_string)
+    common::step(state, op, witness).err()
 }
 
 /// User 0 holds 100 of token 0 on chain 0 with a registered key; chain 0 holds 1,000,100.
