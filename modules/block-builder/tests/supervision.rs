@@ -2,6 +2,7 @@
 //! state (the state rolls back to the last committed block), and seals the same ops once
 //! storage works again: nothing acknowledged is lost, nothing is applied twice.
 
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use manyfold_block_builder::{BlockBuilderActor, BlockBuilderConfig, BlockStore};
 use manyfold_mempool::{MempoolActor, MempoolConfig};
 use manyfold_state::testing::{Action, Scenario};
 use manyfold_state::L2State;
-use manyfold_storage::{MemoryStorage, Result, Storage, StorageError, WriteBatch};
+use manyfold_storage::{MemoryStorage, Order, Result, Storage, StorageError, WriteBatch};
 use manyfold_types::block::fr_to_b256;
 use manyfold_types::PriorityOp;
 
@@ -27,6 +28,16 @@ impl Storage for FlakyStorage {
     }
     fn scan_raw(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.inner.scan_raw(table)
+    }
+    fn range_raw(
+        &self,
+        table: &'static str,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.range_raw(table, start, end, order, limit)
     }
     fn commit(&self, batch: WriteBatch) -> Result<()> {
         if self.failing.load(Ordering::SeqCst) {

@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
-use manyfold_storage::{Storage, StorageExt, Table, WriteBatch};
+use manyfold_storage::{Order, Storage, StorageExt, Table, WriteBatch};
 use manyfold_types::field::{fr_from_be_bytes, fr_to_be_bytes};
 use serde::{Deserialize, Serialize};
 
 use crate::verify::PublicValues;
 
+/// Proofs keyed by their last block. The ranges `from_block..=to_block` of the stored proofs
+/// are disjoint (each starts after the last proven block), so the only proof that can cover
+/// a block is the first one ending at or after it.
 struct Proofs;
 impl Table for Proofs {
     const NAME: &'static str = "prover.proofs";
@@ -68,16 +71,18 @@ impl ProofStore {
 
     /// The proof covering `block`, if one is stored.
     pub fn proof_covering(&self, block: u32) -> manyfold_storage::Result<Option<StoredProof>> {
-        // Ranges are few and keyed by their end; a scan is fine at this scale.
-        Ok(self
+        let next = self
             .storage
-            .scan::<Proofs>()?
+            .range::<Proofs>(block.., Order::Ascending, Some(1))?;
+        Ok(next
             .into_iter()
-            .filter_map(|(_, bytes)| decode(&bytes))
-            .find(|p| p.from_block <= block && block <= p.to_block))
+            .find_map(|(_, bytes)| decode(&bytes))
+            .filter(|p| p.from_block <= block && block <= p.to_block))
     }
 
-    /// Stores `proof` and advances the progress marker, in one commit.
+    /// Stores `proof` and advances the progress marker, in one commit. `proof` must start
+    /// after the last proven block, as [`crate::BlockProver`] makes them: the lookup of
+    /// [`ProofStore::proof_covering`] relies on stored ranges being disjoint.
     pub fn save(&self, proof: &StoredProof) -> manyfold_storage::Result<()> {
         let encoded = Encoded {
             from_block: proof.from_block,
@@ -113,4 +118,49 @@ fn decode(bytes: &[u8]) -> Option<StoredProof> {
         },
         snark: e.snark,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use manyfold_storage::MemoryStorage;
+    use manyfold_types::field::Fr;
+
+    use super::*;
+
+    fn proof(from_block: u32, to_block: u32) -> StoredProof {
+        StoredProof {
+            from_block,
+            to_block,
+            public: PublicValues {
+                old_root: Fr::from(u64::from(from_block)),
+                old_commitment: Fr::from(1),
+                new_root: Fr::from(u64::from(to_block)),
+                new_commitment: Fr::from(2),
+                steps: u64::from(to_block - from_block + 1),
+            },
+            snark: vec![to_block as u8; 3],
+        }
+    }
+
+    #[test]
+    fn the_proof_covering_a_block_is_found_by_its_range() {
+        let store = ProofStore::new(Arc::new(MemoryStorage::new()));
+        assert_eq!(store.proof_covering(1).unwrap(), None, "no proof yet");
+        let proofs = [proof(1, 3), proof(4, 4), proof(5, 9), proof(10, 300)];
+        for p in &proofs {
+            store.save(p).unwrap();
+        }
+        assert_eq!(store.last_proven().unwrap(), 300);
+        for block in 0..=302 {
+            let expected = proofs
+                .iter()
+                .find(|p| p.from_block <= block && block <= p.to_block);
+            assert_eq!(
+                store.proof_covering(block).unwrap().as_ref(),
+                expected,
+                "block {block}"
+            );
+        }
+        assert_eq!(store.proof_covering(u32::MAX).unwrap(), None);
+    }
 }

@@ -1,8 +1,9 @@
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::RwLock;
 
 use crate::table::BatchOp;
-use crate::{Result, Storage, WriteBatch};
+use crate::{is_inverted, take_in_order, Order, Result, Storage, WriteBatch};
 
 type Tables = BTreeMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -31,6 +32,27 @@ impl Storage for MemoryStorage {
             .get(table)
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default())
+    }
+
+    fn range_raw(
+        &self,
+        table: &'static str,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let tables = self.tables.read().expect("memory storage lock poisoned");
+        let Some(t) = tables.get(table) else {
+            return Ok(Vec::new());
+        };
+        if is_inverted(start, end) {
+            return Ok(Vec::new());
+        }
+        let entries = t
+            .range::<[u8], _>((start, end))
+            .map(|(k, v)| (k.clone(), v.clone()));
+        Ok(take_in_order(entries, order, limit))
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<()> {

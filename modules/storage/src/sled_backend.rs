@@ -1,7 +1,8 @@
+use std::ops::Bound;
 use std::path::Path;
 
 use crate::table::BatchOp;
-use crate::{Result, Storage, WriteBatch};
+use crate::{is_inverted, take_in_order, Order, Result, Storage, WriteBatch};
 
 /// A durable [`Storage`] on sled.
 ///
@@ -38,6 +39,17 @@ fn prefixed(table: &str, key: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The bound of `table`'s part of the tree that `bound` on its keys stands for. An open
+/// start is the table's prefix; an open end is just past every key with that prefix: the
+/// name followed by 1 (names hold no NUL, so no other table's key falls in between).
+fn prefixed_bound(table: &str, bound: Bound<&[u8]>, open: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Included(key) => Bound::Included(prefixed(table, key)),
+        Bound::Excluded(key) => Bound::Excluded(prefixed(table, key)),
+        Bound::Unbounded => open,
+    }
+}
+
 impl Storage for SledStorage {
     fn get_raw(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get(prefixed(table, key))?.map(|v| v.to_vec()))
@@ -47,6 +59,31 @@ impl Storage for SledStorage {
         let prefix = prefixed(table, &[]);
         self.db
             .scan_prefix(&prefix)
+            .map(|entry| {
+                let (k, v) = entry?;
+                Ok((k[prefix.len()..].to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn range_raw(
+        &self,
+        table: &'static str,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if is_inverted(start, end) {
+            return Ok(Vec::new());
+        }
+        let prefix = prefixed(table, &[]);
+        let mut past_table = prefix.clone();
+        *past_table.last_mut().expect("the prefix ends in NUL") = 1;
+        let lo = prefixed_bound(table, start, Bound::Included(prefix.clone()));
+        let hi = prefixed_bound(table, end, Bound::Excluded(past_table));
+        take_in_order(self.db.range((lo, hi)), order, limit)
+            .into_iter()
             .map(|entry| {
                 let (k, v) = entry?;
                 Ok((k[prefix.len()..].to_vec(), v.to_vec()))
