@@ -47,9 +47,7 @@ fn state_code(e: &StateError) -> i32 {
         BadNonce { .. } | NonceExhausted(_) => codes::BAD_NONCE,
         InsufficientBalance { .. } | InsufficientReserve { .. } => codes::INSUFFICIENT_FUNDS,
         BalanceOverflow { .. } | ReserveOverflow { .. } => codes::OVERFLOW,
-        SelfTransfer(_) | ZeroPubKeyHash | AccountTreeFull | UnknownChain { .. } => {
-            codes::INVALID_OP
-        }
+        SelfTransfer(_) | ZeroPubKeyHash | UnknownChain { .. } => codes::INVALID_OP,
         Storage(_) | Corrupt(_) | ChainSetMismatch(_) => codes::UNAVAILABLE,
     }
 }

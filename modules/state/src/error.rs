@@ -79,9 +79,6 @@ pub enum StateError {
     /// A ChangePubKey to the zero hash, which would lock the account.
     #[error("the zero pubkey hash cannot be registered")]
     ZeroPubKeyHash,
-    /// Every account id is taken.
-    #[error("the account tree is full")]
-    AccountTreeFull,
     /// The op names a chain outside the chain set fixed at genesis.
     #[error("chain {chain} is not one of this rollup's {chains} chains")]
     UnknownChain {
