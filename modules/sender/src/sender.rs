@@ -25,13 +25,14 @@ use crate::store::{
 pub struct NewTx {
     /// What it is (`"commit"`, `"prove"`, ...): logs, metrics, and the stop reason name it.
     pub label: String,
-    /// The callee.
-    pub to: Address,
-    /// The calldata.
+    /// The callee; `None` creates a contract whose init code is `calldata`.
+    pub to: Option<Address>,
+    /// The calldata (for a creation: the init code, constructor arguments appended).
     pub calldata: Bytes,
     /// Wei sent along.
     pub value: U256,
     /// The gas limit; `None` to estimate it at the first signing (the config's policy).
+    /// A creation must name one: the chain interface estimates calls of a callee only.
     pub gas_limit: Option<u64>,
 }
 
@@ -40,10 +41,22 @@ impl NewTx {
     pub fn call(label: impl Into<String>, to: Address, calldata: impl Into<Bytes>) -> Self {
         Self {
             label: label.into(),
-            to,
+            to: Some(to),
             calldata: calldata.into(),
             value: U256::ZERO,
             gas_limit: None,
+        }
+    }
+
+    /// A contract creation running `init_code` with at most `gas_limit` gas. The contract's
+    /// address follows from the sender and the request's nonce (its [`TxId`]).
+    pub fn create(label: impl Into<String>, init_code: impl Into<Bytes>, gas_limit: u64) -> Self {
+        Self {
+            label: label.into(),
+            to: None,
+            calldata: init_code.into(),
+            value: U256::ZERO,
+            gas_limit: Some(gas_limit),
         }
     }
 
@@ -337,6 +350,12 @@ impl DurableSender {
     /// policy's maximum.
     pub fn enqueue(&mut self, request: NewTx) -> Result<TxId> {
         self.ensure_running()?;
+        if request.to.is_none() && request.gas_limit.is_none() {
+            return Err(SenderError::InvalidRequest(format!(
+                "contract creation `{}` names no gas limit",
+                request.label
+            )));
+        }
         if let Some(gas) = request.gas_limit {
             if gas > self.config.gas.max_gas_limit {
                 return Err(SenderError::InvalidRequest(format!(
@@ -753,9 +772,15 @@ impl DurableSender {
             let gas_limit = match entry.tx.gas_limit {
                 Some(gas) => gas,
                 None => {
+                    // Only a creation stored by another version could lack both.
+                    let Some(to) = entry.tx.to else {
+                        return Err(SenderError::InvalidRequest(format!(
+                            "stored creation {nonce} names no gas limit"
+                        )));
+                    };
                     let call = CallRequest {
                         from: Some(self.config.sender),
-                        to: entry.tx.to,
+                        to,
                         input: entry.tx.calldata.clone(),
                         value: entry.tx.value,
                         gas: None,
@@ -798,7 +823,7 @@ impl DurableSender {
             gas_limit,
             max_fee_per_gas: fees.max_fee_per_gas,
             max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
-            to: TxKind::Call(entry.tx.to),
+            to: entry.tx.to.map_or(TxKind::Create, TxKind::Call),
             value: entry.tx.value,
             access_list: Default::default(),
             input: entry.tx.calldata.clone(),

@@ -78,8 +78,8 @@ pub struct StoredTx {
     pub nonce: u64,
     /// What it is (`"commit"`, `"prove"`, ...), for logs, metrics and the caller.
     pub label: String,
-    /// The callee.
-    pub to: Address,
+    /// The callee; `None` for a contract creation.
+    pub to: Option<Address>,
     /// The calldata.
     pub calldata: Bytes,
     /// Wei sent along.

@@ -139,6 +139,32 @@ async fn requests_are_stored_before_anything_is_signed() {
 }
 
 #[tokio::test]
+async fn a_creation_is_signed_without_a_callee_and_needs_a_gas_limit() {
+    let setup = Setup::new();
+    let mut sender = setup.open().await;
+    let mut no_gas = NewTx::create("deploy", vec![0x60, 0x00], 1);
+    no_gas.gas_limit = None;
+    let err = sender.enqueue(no_gas).unwrap_err();
+    assert!(matches!(err, SenderError::InvalidRequest(_)), "{err}");
+    assert!(
+        setup.store().request(0).unwrap().is_none(),
+        "nothing stored"
+    );
+
+    let id = sender
+        .enqueue(NewTx::create("deploy", vec![0x60, 0x00], 300_000))
+        .unwrap();
+    assert_eq!(id, TxId(0));
+    sender.tick().await.unwrap();
+    let (_, tx) = decode(&setup.store().attempts(0).unwrap()[0].raw);
+    assert!(tx.to.is_create(), "{:?}", tx.to);
+    assert_eq!(
+        (tx.gas_limit, tx.input.as_ref()),
+        (300_000, &[0x60, 0x00][..])
+    );
+}
+
+#[tokio::test]
 async fn every_attempt_is_stored_before_it_is_broadcast() {
     let setup = Setup::new();
     let store = setup.store();

@@ -368,7 +368,7 @@ impl TxSigner for CheckingSigner {
             .expect("the store reads")
             .expect("a request is stored before it is signed");
         assert_eq!(stored.calldata, tx.input);
-        assert_eq!(Some(stored.to), tx.to.to().copied());
+        assert_eq!(stored.to, tx.to.to().copied());
         self.signed.fetch_add(1, Ordering::SeqCst);
         self.inner.sign(tx)
     }
