@@ -38,6 +38,10 @@ pub struct SenderConfig {
     /// How gas limits are chosen.
     #[serde(default)]
     pub gas: GasPolicy,
+    /// When a transaction counts as final: the chain's finality rule (DESIGN §7). The
+    /// sender reads its nonce at the newest block the rule calls final.
+    #[serde(default)]
+    pub finality: manyfold_chain::Finality,
 }
 
 /// How a transaction's gas limit is chosen when its request names none.
@@ -109,6 +113,7 @@ impl SenderConfig {
             blocks_before_replacement: defaults::blocks_before_replacement(),
             max_in_flight: defaults::max_in_flight(),
             gas: GasPolicy::default(),
+            finality: manyfold_chain::Finality::default(),
         }
     }
 

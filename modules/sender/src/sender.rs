@@ -529,11 +529,13 @@ impl DurableSender {
             .nonce(sender, BlockId::Tag(BlockTag::Safe))
             .await?
             .min(latest);
-        let finalized = self
-            .chain
-            .nonce(sender, BlockId::Tag(BlockTag::Finalized))
-            .await?
-            .min(safe);
+        // The chain's finality rule, not its `finalized` tag: a chain configured with
+        // "N blocks" may not have a meaningful tag at all.
+        let finalized = match self.config.finality.target(head.number) {
+            None => 0,
+            Some(at) => self.chain.nonce(sender, at).await?,
+        }
+        .min(safe);
         Ok(NonceHeads {
             block: head.number,
             latest,

@@ -165,6 +165,29 @@ async fn a_creation_is_signed_without_a_callee_and_needs_a_gas_limit() {
 }
 
 #[tokio::test]
+async fn finality_follows_the_chains_rule_not_its_finalized_tag() {
+    let setup = Setup::new();
+    // The chain's own `finalized` head is the latest block; the rule asks for 2 on top.
+    setup.chain.mock.set_depths(0, 0);
+    let mut config = setup.config.clone();
+    config.finality = manyfold_chain::Finality::Blocks(2);
+    let mut sender = setup.open_with(config).await.unwrap();
+    sender.enqueue(request("commit", 1)).unwrap();
+    sender.tick().await.unwrap();
+    setup.chain.mine();
+    let report = sender.tick().await.unwrap();
+    assert_eq!(confirmed(&report.events), vec![(0, Confirmation::Safe)]);
+    setup.chain.advance(1);
+    assert!(confirmed(&sender.tick().await.unwrap().events).is_empty());
+    setup.chain.advance(1);
+    assert_eq!(
+        confirmed(&sender.tick().await.unwrap().events),
+        vec![(0, Confirmation::Finalized)],
+        "final with two blocks on top"
+    );
+}
+
+#[tokio::test]
 async fn every_attempt_is_stored_before_it_is_broadcast() {
     let setup = Setup::new();
     let store = setup.store();
