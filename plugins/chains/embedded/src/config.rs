@@ -1,0 +1,91 @@
+//! The engine's configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::U256;
+use manyfold_prover::PinnedVk;
+
+/// The well-known development mnemonic of Hardhat and anvil. Its keys are public: anyone
+/// can spend what its accounts hold on any chain. Never fund them anywhere but a devnet.
+pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
+
+/// When blocks are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockTime {
+    /// One block right after each accepted transaction (anvil's automine).
+    Instant,
+    /// One block every period, empty or not, on the miner thread
+    /// ([`crate::EmbeddedChain::start_miner`]).
+    Every(Duration),
+}
+
+impl BlockTime {
+    /// `0` is [`BlockTime::Instant`], anything else a period of that many milliseconds.
+    pub fn from_millis(ms: u64) -> Self {
+        if ms == 0 {
+            Self::Instant
+        } else {
+            Self::Every(Duration::from_millis(ms))
+        }
+    }
+}
+
+/// Everything [`crate::EmbeddedChain::open`] needs besides its storage.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// The EIP-155 chain id. A store made under another id is refused at open.
+    pub chain_id: u64,
+    /// When blocks are made.
+    pub block_time: BlockTime,
+    /// The gas limit of every block; a transaction above it is refused. Default 30,000,000.
+    pub block_gas_limit: u64,
+    /// The genesis block's base fee in wei. Default 1 gwei.
+    pub initial_base_fee: u64,
+    /// How many dev accounts genesis funds. Default 10.
+    pub dev_accounts: u32,
+    /// What genesis gives each dev account, in wei. Default 10,000 ETH.
+    pub dev_balance: U256,
+    /// The BIP-39 mnemonic the dev accounts derive from (path `m/44'/60'/0'/0/i`). Default
+    /// [`DEV_MNEMONIC`], whose keys are public.
+    pub mnemonic: String,
+    /// The most transactions the pool holds; a send beyond is refused. Default 4096.
+    pub pool_capacity: usize,
+    /// The pinned verifying key of the verifier precompile; `None` runs Ethereum's
+    /// precompiles only, and the chain cannot be the primary.
+    pub verifier: Option<Arc<PinnedVk>>,
+}
+
+/// 10,000 ETH in wei.
+fn ten_thousand_eth() -> U256 {
+    U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+impl EmbeddedConfig {
+    /// The defaults, with chain id `chain_id`.
+    pub fn new(chain_id: u64) -> Self {
+        Self {
+            chain_id,
+            block_time: BlockTime::Instant,
+            block_gas_limit: 30_000_000,
+            initial_base_fee: 1_000_000_000,
+            dev_accounts: 10,
+            dev_balance: ten_thousand_eth(),
+            mnemonic: DEV_MNEMONIC.to_owned(),
+            pool_capacity: 4096,
+            verifier: None,
+        }
+    }
+
+    /// This config with `block_time`.
+    pub fn with_block_time(mut self, block_time: BlockTime) -> Self {
+        self.block_time = block_time;
+        self
+    }
+
+    /// This config with the verifier precompile pinned to `vk`.
+    pub fn with_verifier(mut self, vk: Arc<PinnedVk>) -> Self {
+        self.verifier = Some(vk);
+        self
+    }
+}
