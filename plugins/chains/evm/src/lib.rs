@@ -1,0 +1,34 @@
+//! Any EVM chain over Ethereum JSON-RPC, through alloy: the `evm` chain plugin.
+//!
+//! - [`EvmChain`] implements [`manyfold_chain::Chain`] (reading, fees, sending) against
+//!   one endpoint, with a timeout on every request, bounded retries with exponential
+//!   backoff for failures worth a retry, JSON-RPC errors mapped onto
+//!   [`manyfold_chain::ChainError`], `eth_getLogs` split into bounded ranges (halved again
+//!   when the endpoint refuses one for its size), and an up/down gauge. It does not verify
+//!   proofs: a secondary chain.
+//! - [`factory`] builds one per `[chains.NAME]` section of `kind = "evm"` ([`EvmConfig`]
+//!   lists the keys), checking the endpoint's chain id and loading the signer at build time.
+//! - [`LogPoller`] reads a filter's logs up to a chain's finality rule with a durable
+//!   cursor, and detects reorgs of blocks it consumed (for the node's chain watchers; it
+//!   works over any [`manyfold_chain::ChainReader`]).
+//! - [`SignerSource`] reads a sending key from a private key file or an environment
+//!   variable, for [`manyfold_sender::DurableSender`].
+//!
+//! Plain HTTP only by default; the `tls` feature adds HTTPS (rustls).
+
+mod chain;
+mod config;
+mod errors;
+mod factory;
+mod health;
+mod poller;
+mod signer;
+
+pub use chain::{redacted, EvmChain, EvmError};
+pub use config::{EvmConfig, KEYS, KIND};
+pub use errors::RpcFailure;
+pub use factory::{factory, EvmFactory};
+pub use poller::{
+    Cursor, LogBatch, LogCursors, LogPoller, PollEvent, PollerError, PollerOptions, Reorg,
+};
+pub use signer::{SignerSource, SignerSourceError};
