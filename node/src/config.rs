@@ -32,8 +32,14 @@ pub struct NodeConfig {
     pub actors: ActorsConfig,
     /// Development switches.
     pub dev: DevConfig,
-    /// Settlement chains.
-    pub chains: Vec<ChainConfig>,
+    /// Settlement chains: one `[chains.NAME]` section each, with `kind`, `id` (the rollup
+    /// chain id), `primary`, `finality` and the plugin's own keys (`manyfold_chain`).
+    pub chains: manyfold_chain::Table,
+    /// The deployment file `manyfold deploy` writes and the node reads; default
+    /// `<data_dir>/deployment.json`.
+    pub deployment_file: Option<PathBuf>,
+    /// `manyfold deploy`.
+    pub deploy: crate::deploy::DeployConfig,
 }
 
 /// The Prometheus endpoint.
@@ -62,27 +68,6 @@ pub struct DevConfig {
     pub allow_priority_injection: bool,
 }
 
-/// One settlement chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChainConfig {
-    /// Operator-given name.
-    pub name: String,
-    /// Plugin kind.
-    pub kind: String,
-    /// Whether this chain verifies proofs (exactly one does).
-    pub primary: bool,
-    /// The chain's EVM chain id, which ChangePubKey signatures bind. Until deployments are
-    /// read from the chains themselves, a chain without one gets the local placeholder of
-    /// `ChainSet::local` (31337 + its index).
-    #[serde(default)]
-    pub evm_chain_id: Option<u64>,
-    /// The chain's settlement contract, which ChangePubKey signatures bind (placeholder
-    /// as for `evm_chain_id`).
-    #[serde(default)]
-    pub settlement: Option<manyfold_types::Address>,
-}
-
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
@@ -99,33 +84,68 @@ impl Default for NodeConfig {
                 request_timeout_ms: 5_000,
             },
             dev: DevConfig::default(),
-            chains: Vec::new(),
+            chains: manyfold_chain::Table::new(),
+            deployment_file: None,
+            deploy: crate::deploy::DeployConfig::default(),
         }
     }
 }
 
 impl NodeConfig {
-    /// The chain set the L2 state is fixed to (DESIGN §1): the configured chains in order,
-    /// or, for a node that settles nowhere yet, one local chain (id 0) so that it can
-    /// still sequence deposits injected for development.
-    pub fn chain_set(&self) -> manyfold_types::ChainSet {
-        if self.chains.is_empty() {
-            return manyfold_types::ChainSet::local(1);
+    /// The `[chains.NAME]` sections, in rollup-id order (validated at load).
+    pub fn chain_specs(&self) -> Result<Vec<manyfold_chain::ChainSpec>, ConfigError> {
+        manyfold_chain::parse_chains(&self.chains)
+            .map_err(|e| ConfigError::Invalid(format!("chains: {e}")))
+    }
+
+    /// Where the deployment file is.
+    pub fn deployment_path(&self) -> PathBuf {
+        self.deployment_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("deployment.json"))
+    }
+
+    /// The chain set the L2 state is fixed to (DESIGN §1): each configured chain's EVM
+    /// chain id and settlement contract, from the deployment; for a node that settles
+    /// nowhere, one local chain (id 0) so that it can still sequence deposits injected for
+    /// development.
+    pub fn chain_set(
+        &self,
+        deployment: Option<&crate::deploy::Deployment>,
+    ) -> Result<manyfold_types::ChainSet, ConfigError> {
+        let specs = self.chain_specs()?;
+        if specs.is_empty() {
+            return Ok(manyfold_types::ChainSet::local(1));
         }
-        let placeholders = manyfold_types::ChainSet::local(self.chains.len());
-        let domains = self
-            .chains
+        let deployment = deployment.ok_or_else(|| {
+            ConfigError::Inconsistent(format!(
+                "chains are configured but {} does not exist: run `manyfold deploy` first",
+                self.deployment_path().display()
+            ))
+        })?;
+        let domains = specs
             .iter()
-            .zip(placeholders.ids())
-            .map(|(c, id)| {
-                let placeholder = placeholders.domain(id).expect("ids are members");
-                manyfold_types::ChainDomain {
-                    evm_chain_id: c.evm_chain_id.unwrap_or(placeholder.evm_chain_id),
-                    settlement: c.settlement.unwrap_or(placeholder.settlement),
+            .map(|spec| {
+                let deployed = deployment.chains.get(&spec.name).ok_or_else(|| {
+                    ConfigError::Inconsistent(format!(
+                        "chain `{}` is not in the deployment file: run `manyfold deploy` again",
+                        spec.name
+                    ))
+                })?;
+                if deployed.id != spec.id.get() || deployed.primary != spec.primary {
+                    return Err(ConfigError::Inconsistent(format!(
+                        "chain `{}` was deployed as id {} (primary: {}), the configuration says id {} (primary: {})",
+                        spec.name, deployed.id, deployed.primary, spec.id, spec.primary
+                    )));
                 }
+                Ok(manyfold_types::ChainDomain {
+                    evm_chain_id: deployed.evm_chain_id,
+                    settlement: deployed.settlement,
+                })
             })
-            .collect();
-        manyfold_types::ChainSet::new(domains).expect("validated: 1 to ChainId::MAX + 1 chains")
+            .collect::<Result<Vec<_>, _>>()?;
+        manyfold_types::ChainSet::new(domains)
+            .map_err(|e| ConfigError::Inconsistent(format!("chains: {e}")))
     }
 
     /// The defaults of `manyfold devnet`: its own data directory, priority injection on,
@@ -159,7 +179,17 @@ pub enum ConfigError {
 
 /// The top-level keys, so that unrelated `MANYFOLD_*` variables are not read as config.
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "data_dir", "rpc", "metrics", "mempool", "block", "prover", "actors", "dev", "chains",
+    "data_dir",
+    "rpc",
+    "metrics",
+    "mempool",
+    "block",
+    "prover",
+    "actors",
+    "dev",
+    "chains",
+    "deployment_file",
+    "deploy",
 ];
 
 /// Loads the configuration from `base` defaults, an optional TOML file, the environment
@@ -211,22 +241,16 @@ impl NodeConfig {
                 "mempool.max_txs and mempool.max_txs_per_account must be at least 1".into(),
             );
         }
-        if self.chains.len() > usize::from(manyfold_types::ChainId::MAX) + 1 {
-            return bad(format!(
-                "at most {} chains are supported",
-                manyfold_types::ChainId::MAX + 1
-            ));
-        }
+        self.chain_specs()?;
         if self.prover.enabled {
             self.prover
                 .ptau_source(&self.data_dir)
                 .map_err(ConfigError::Inconsistent)?;
         }
-        let primaries = self.chains.iter().filter(|c| c.primary).count();
-        if !self.chains.is_empty() && primaries != 1 {
-            return bad(format!(
-                "exactly one chain must be primary, {primaries} are"
-            ));
+        if self.deploy.governance_delay_s < self.deploy.priority_expiry_s {
+            return bad(
+                "deploy.governance_delay_s must be at least deploy.priority_expiry_s".into(),
+            );
         }
         Ok(())
     }
@@ -364,37 +388,64 @@ mod tests {
 
     #[test]
     fn contradictions_are_refused() {
+        let table = |v: serde_json::Value| v.as_object().unwrap().clone();
         let mut config = NodeConfig {
-            chains: vec![
-                ChainConfig {
-                    name: "a".into(),
-                    kind: "embedded".into(),
-                    primary: false,
-                    evm_chain_id: None,
-                    settlement: None,
-                },
-                ChainConfig {
-                    name: "b".into(),
-                    kind: "embedded".into(),
-                    primary: false,
-                    evm_chain_id: Some(5),
-                    settlement: None,
-                },
-            ],
+            chains: table(serde_json::json!({
+                "a": {"kind": "embedded", "id": 0},
+                "b": {"kind": "evm", "id": 1, "url": "http://127.0.0.1:1"},
+            })),
             ..NodeConfig::default()
         };
-        assert!(matches!(
-            config.validate(),
-            Err(ConfigError::Inconsistent(_))
-        ));
-        config.chains[0].primary = true;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("primary"), "{err}");
+        config.chains = table(serde_json::json!({
+            "a": {"kind": "embedded", "id": 0, "primary": true},
+            "b": {"kind": "evm", "id": 2},
+        }));
+        assert!(config.validate().is_err(), "ids must be 0..n");
+        config.chains = table(serde_json::json!({
+            "a": {"kind": "embedded", "id": 0, "primary": true},
+            "b": {"kind": "evm", "id": 1, "url": "http://127.0.0.1:1"},
+        }));
         config.validate().unwrap();
-        let set = config.chain_set();
+
+        let err = config.chain_set(None).unwrap_err().to_string();
+        assert!(err.contains("manyfold deploy"), "{err}");
+        let deployed = |id, primary, evm_chain_id| crate::deploy::DeployedChain {
+            id,
+            evm_chain_id,
+            primary,
+            deployer: manyfold_types::Address::ZERO,
+            settlement: manyfold_types::Address::repeat_byte(id as u8 + 1),
+            poseidon: None,
+            verifier: None,
+            from_block: 0,
+        };
+        let mut deployment = crate::deploy::Deployment {
+            verifying_key_digest: Default::default(),
+            genesis_state_root: Default::default(),
+            chains: [("a".to_owned(), deployed(0, true, 7))].into(),
+        };
+        let err = config.chain_set(Some(&deployment)).unwrap_err().to_string();
+        assert!(err.contains("`b` is not in the deployment"), "{err}");
+        deployment.chains.insert("b".into(), deployed(0, false, 5));
+        let err = config.chain_set(Some(&deployment)).unwrap_err().to_string();
+        assert!(err.contains("deployed as id 0"), "{err}");
+        deployment.chains.insert("b".into(), deployed(1, false, 5));
+        let set = config.chain_set(Some(&deployment)).unwrap();
         assert_eq!(set.len(), 2);
         let b = set
             .domain(manyfold_types::ChainId::new(1).unwrap())
             .unwrap();
-        assert_eq!(b.evm_chain_id, 5);
+        assert_eq!(
+            (b.evm_chain_id, b.settlement),
+            (5, manyfold_types::Address::repeat_byte(2))
+        );
+        assert_eq!(
+            NodeConfig::default().chain_set(None).unwrap().len(),
+            1,
+            "no chains: one local chain"
+        );
     }
 }
 
@@ -431,7 +482,9 @@ mod example_tests {
                 ))
             );
             assert!(devnet.prover.enabled && devnet.prover.insecure_devnet_setup);
-            assert_eq!(node.chains.iter().filter(|c| c.primary).count(), 1);
+            let specs = node.chain_specs().unwrap();
+            assert_eq!(specs.iter().filter(|c| c.primary).count(), 1);
+            assert_eq!(specs.len(), 3);
             Ok(())
         });
     }

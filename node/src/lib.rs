@@ -5,7 +5,9 @@
 //! SIGINT or SIGTERM to shut down gracefully. The `manyfold` binary is a thin CLI over
 //! these.
 
+pub mod chains;
 pub mod config;
+pub mod deploy;
 mod metrics_endpoint;
 mod node;
 

@@ -28,6 +28,50 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Deploys the settlement contracts on every chain of the configuration and writes the
+    /// deployment file the node reads. Safe to re-run: it continues where a failed run
+    /// stopped and never sends a step twice.
+    Deploy {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Runs the embedded EVM chain as a process of its own, serving Ethereum JSON-RPC
+    /// (what `cast`, alloy or the `evm` chain plugin talk to).
+    Chain(ChainArgs),
+}
+
+#[derive(Args)]
+struct ChainArgs {
+    /// Directory of the chain's database (created if missing; a restart keeps everything).
+    #[arg(long, value_name = "DIR", default_value = "manyfold-chain")]
+    data_dir: PathBuf,
+    /// Address of its JSON-RPC server (port 0 picks a free one; the log says which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8546")]
+    rpc_addr: SocketAddr,
+    /// The EIP-155 chain id.
+    #[arg(long, value_name = "ID", default_value_t = 31337)]
+    chain_id: u64,
+    /// Milliseconds between blocks; 0 mines a block per transaction.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    block_time_ms: u64,
+    /// The block gas limit.
+    #[arg(long, value_name = "GAS", default_value_t = 30_000_000)]
+    block_gas_limit: u64,
+    /// How many dev accounts genesis funds (from the public test mnemonic unless
+    /// --mnemonic names another).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    dev_accounts: u32,
+    /// The dev accounts' BIP-39 mnemonic.
+    #[arg(
+        long,
+        value_name = "WORDS",
+        env = "MANYFOLD_CHAIN_MNEMONIC",
+        hide_env_values = true
+    )]
+    mnemonic: Option<String>,
+    /// Log filter (tracing's EnvFilter syntax); RUST_LOG works too.
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    log: String,
 }
 
 #[derive(Args)]
@@ -59,16 +103,24 @@ impl Common {
     }
 }
 
+/// Logs go to stderr: stdout carries only what a command was asked to print.
+fn init_logs(log: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| log.to_owned());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (base, common, devnet) = match &cli.command {
         Command::Devnet(common) => (NodeConfig::devnet(), common, true),
         Command::Node { common } => (NodeConfig::default(), common, false),
+        Command::Deploy { common } => return deploy(common),
+        Command::Chain(args) => return chain(args),
     };
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| common.log.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .init();
+    init_logs(&common.log);
     if !devnet && common.config.is_none() {
         eprintln!("error: `manyfold node` needs --config FILE (see config/node.toml)");
         return ExitCode::from(2);
@@ -87,6 +139,79 @@ fn main() -> ExitCode {
         );
     }
     match manyfold_node::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn deploy(common: &Common) -> ExitCode {
+    init_logs(&common.log);
+    let Some(file) = common.config.as_deref() else {
+        eprintln!("error: `manyfold deploy` needs --config FILE (see config/node.toml)");
+        return ExitCode::from(2);
+    };
+    let config = match config::load(NodeConfig::default(), Some(file), &common.overrides()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut last = (String::new(), usize::MAX);
+    let progress = |chain: &str, done: usize, total: usize| {
+        // One line per change, on stderr: stdout is for the deployment's path.
+        if (chain, done) != (last.0.as_str(), last.1) {
+            eprintln!("deploy {chain}: {done}/{total} steps final");
+            last = (chain.to_owned(), done);
+        }
+    };
+    match runtime().block_on(manyfold_node::deploy::run(&config, progress)) {
+        Ok(deployment) => {
+            for (name, chain) in &deployment.chains {
+                eprintln!(
+                    "  {name}: settlement {} (from block {})",
+                    chain.settlement, chain.from_block
+                );
+            }
+            println!("{}", config.deployment_path().display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn chain(args: &ChainArgs) -> ExitCode {
+    use manyfold_chain_embedded::{BlockTime, StandaloneConfig};
+    init_logs(&args.log);
+    let mut config = StandaloneConfig::new(&args.data_dir, args.rpc_addr, args.chain_id);
+    config.block_time = BlockTime::from_millis(args.block_time_ms);
+    config.block_gas_limit = args.block_gas_limit;
+    config.dev_accounts = args.dev_accounts;
+    if let Some(words) = &args.mnemonic {
+        config.mnemonic = words.clone();
+    }
+    let shutdown = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    match runtime().block_on(manyfold_chain_embedded::run_standalone(config, shutdown)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -8,7 +8,6 @@ use manyfold_rpc::api::ChainInfo;
 use manyfold_rpc::{RpcContext, RpcHandle};
 use manyfold_state::{L2State, SharedState};
 use manyfold_storage::{SledStorage, Storage};
-use manyfold_types::ChainId;
 
 use crate::config::NodeConfig;
 
@@ -27,6 +26,9 @@ pub enum NodeError {
     /// The prover is misconfigured.
     #[error("prover: {0}")]
     Prover(String),
+    /// The configuration and the deployment disagree, or the deployment is missing.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// A started node.
@@ -66,7 +68,20 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         SledStorage::open(config.data_dir.join("db"))
             .map_err(|e| NodeError::Storage(e.to_string()))?,
     );
-    let chain_set = config.chain_set();
+    let specs = config
+        .chain_specs()
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    let deployment = if specs.is_empty() {
+        None
+    } else {
+        let path = config.deployment_path();
+        Some(crate::deploy::Deployment::read(&path).map_err(|e| {
+            NodeError::Config(format!("{e}: run `manyfold deploy --config FILE` first"))
+        })?)
+    };
+    let chain_set = config
+        .chain_set(deployment.as_ref())
+        .map_err(|e| NodeError::Config(e.to_string()))?;
     let state: SharedState = Arc::new(RwLock::new(
         L2State::open(storage.as_ref(), chain_set.clone())
             .map_err(|e| NodeError::Storage(e.to_string()))?,
@@ -113,17 +128,15 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         None
     };
 
-    if config.chains.is_empty() {
+    if specs.is_empty() {
         tracing::warn!(
             "no settlement chains configured: the node sequences blocks for one local chain (id 0) but settles nowhere"
         );
     }
-    let chains = config
-        .chains
+    let chains = specs
         .iter()
-        .enumerate()
-        .map(|(i, c)| ChainInfo {
-            id: ChainId::new(i as u16).expect("validated: at most ChainId::MAX + 1 chains"),
+        .map(|c| ChainInfo {
+            id: c.id,
             name: c.name.clone(),
             kind: c.kind.clone(),
             primary: c.primary,
@@ -152,6 +165,29 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         prover,
         rpc,
     })
+}
+
+/// The prover's parameters for a rollup over `chains` chains: loaded from the cache, or set
+/// up (minutes) and cached. The circuit's shape depends on the number of chains only.
+pub(crate) fn load_params(
+    config: &NodeConfig,
+    chains: usize,
+) -> Result<manyfold_prover::Params, NodeError> {
+    let ptau = config
+        .prover
+        .ptau_source(&config.data_dir)
+        .map_err(NodeError::Prover)?;
+    let params_dir = config
+        .prover
+        .params_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("params"));
+    manyfold_prover::params::load_or_setup(
+        &params_dir,
+        &ptau,
+        &manyfold_types::ChainSet::local(chains.max(1)),
+    )
+    .map_err(|e| NodeError::Prover(e.to_string()))
 }
 
 /// Runs the node until SIGINT or SIGTERM, then shuts down gracefully.

@@ -77,7 +77,8 @@ pub fn register_key(user: &User, id: u32, nonce: u32) -> L2Tx {
         nonce: Nonce(nonce),
         eth_signature: sign_change_pubkey(
             manyfold_node::config::NodeConfig::devnet()
-                .chain_set()
+                .chain_set(None)
+                .unwrap()
                 .domain(chain())
                 .unwrap(),
             &user.eth,
