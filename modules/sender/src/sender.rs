@@ -524,18 +524,20 @@ impl DurableSender {
             .chain
             .nonce(sender, BlockId::Number(head.number))
             .await?;
-        let safe = self
-            .chain
-            .nonce(sender, BlockId::Tag(BlockTag::Safe))
-            .await?
-            .min(latest);
         // The chain's finality rule, not its `finalized` tag: a chain configured with
         // "N blocks" may not have a meaningful tag at all.
         let finalized = match self.config.finality.target(head.number) {
             None => 0,
             Some(at) => self.chain.nonce(sender, at).await?,
         }
-        .min(safe);
+        .min(latest);
+        // What is final is safe too, whatever the chain's `safe` tag says.
+        let safe = self
+            .chain
+            .nonce(sender, BlockId::Tag(BlockTag::Safe))
+            .await?
+            .min(latest)
+            .max(finalized);
         Ok(NonceHeads {
             block: head.number,
             latest,

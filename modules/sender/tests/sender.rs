@@ -188,6 +188,24 @@ async fn finality_follows_the_chains_rule_not_its_finalized_tag() {
 }
 
 #[tokio::test]
+async fn what_the_rule_calls_final_is_safe_whatever_the_safe_tag_says() {
+    let setup = Setup::new();
+    // The chain's tags trail far behind (anvil's do); the rule trusts the latest block.
+    setup.chain.mock.set_depths(32, 64);
+    let mut config = setup.config.clone();
+    config.finality = manyfold_chain::Finality::Blocks(0);
+    let mut sender = setup.open_with(config).await.unwrap();
+    sender.enqueue(request("deploy", 1)).unwrap();
+    sender.tick().await.unwrap();
+    setup.chain.mine();
+    assert_eq!(
+        confirmed(&sender.tick().await.unwrap().events),
+        vec![(0, Confirmation::Finalized)]
+    );
+    assert_eq!(sender.status().heads.unwrap().safe, 1);
+}
+
+#[tokio::test]
 async fn every_attempt_is_stored_before_it_is_broadcast() {
     let setup = Setup::new();
     let store = setup.store();
