@@ -219,6 +219,10 @@ struct Entry {
     /// The chain may not hold the latest attempt: broadcast it (again) on the next tick.
     needs_broadcast: bool,
     stuck_at_cap: bool,
+    /// Consecutive ticks that found its nonce final and no receipt of ours: a lagging or
+    /// load-balanced endpoint can miss a receipt once, so one look is not enough to give
+    /// the request up (and stop the pipeline).
+    missing_receipt_checks: u32,
 }
 
 impl Entry {
@@ -228,6 +232,7 @@ impl Entry {
             attempts: Vec::new(),
             needs_broadcast: false,
             stuck_at_cap: false,
+            missing_receipt_checks: 0,
         }
     }
 
@@ -240,6 +245,10 @@ impl Entry {
         self.attempts.is_empty() && self.tx.state == TxState::Unconfirmed
     }
 }
+
+/// Consecutive ticks that must find a request's nonce final without any receipt of its
+/// attempts before the request counts as lost (its nonce used by another transaction).
+const LOST_AFTER_CHECKS: u32 = 3;
 
 /// The durable sender of one (chain, sender key): see the crate documentation.
 ///
@@ -365,6 +374,11 @@ impl DurableSender {
             }
         }
         let nonce = self.next_nonce;
+        // Checked before anything is stored: an endpoint that reported an absurd nonce must
+        // not make the next request wrap around onto nonce 0's row.
+        let next_nonce = nonce.checked_add(1).ok_or_else(|| {
+            SenderError::InvalidRequest("the sender's nonce space is exhausted".into())
+        })?;
         let tx = StoredTx {
             nonce,
             label: request.label,
@@ -379,7 +393,7 @@ impl DurableSender {
         self.store.commit(batch)?;
         tracing::debug!(chain = %self.config.chain, nonce, label = %tx.label, "request stored");
         self.entries.insert(nonce, Entry::new(tx));
-        self.next_nonce += 1;
+        self.next_nonce = next_nonce;
         self.metrics.enqueued();
         self.report_gauges();
         Ok(TxId(nonce))
@@ -554,6 +568,7 @@ impl DurableSender {
         let mut events = Vec::new();
         let mut finalized = Vec::new();
         let mut stop = None;
+        let mut missing_receipts = Vec::new();
         for (&nonce, entry) in &self.entries {
             if entry.tx.state.is_terminal() {
                 continue;
@@ -578,6 +593,10 @@ impl DurableSender {
             }
             let Some(receipt) = find_receipt(chain.as_ref(), &entry.attempts).await? else {
                 if depth == Confirmation::Finalized {
+                    missing_receipts.push(nonce);
+                    if entry.missing_receipt_checks + 1 < LOST_AFTER_CHECKS {
+                        continue;
+                    }
                     changes.push((nonce, TxState::Lost));
                     stop = Some(StopReason {
                         nonce,
@@ -620,6 +639,13 @@ impl DurableSender {
                 block_number: receipt.block_number,
             });
             changes.push((nonce, TxState::Included(inclusion)));
+        }
+        for (nonce, entry) in self.entries.iter_mut() {
+            entry.missing_receipt_checks = if missing_receipts.contains(nonce) {
+                entry.missing_receipt_checks + 1
+            } else {
+                0
+            };
         }
 
         let mut batch = WriteBatch::new();
@@ -720,7 +746,12 @@ impl DurableSender {
                 .last()
                 .expect("in flight means signed")
                 .clone();
-            if heads.block >= last.signed_at_block + self.config.blocks_before_replacement {
+            // Saturating: a lying endpoint's absurd head must not wrap or panic here.
+            if heads.block
+                >= last
+                    .signed_at_block
+                    .saturating_add(self.config.blocks_before_replacement)
+            {
                 let fees = *estimate.insert(chain.estimate_fees().await?);
                 match replacement_fees(&last.fees, &fees, &self.caps(), self.config.bump_percent) {
                     Ok(fees) => {

@@ -866,6 +866,11 @@ async fn a_nonce_used_by_another_signer_stops_the_sender() {
         "not final yet: wait"
     );
     setup.chain.advance(1);
+    // Final, and no receipt of ours: a lagging endpoint could miss a receipt once, so the
+    // sender looks three times before it gives the request up.
+    sender.tick().await.unwrap();
+    sender.tick().await.unwrap();
+    assert_eq!(state(&sender, 0), TxState::Unconfirmed);
     let err = sender.tick().await.unwrap_err();
     assert!(
         matches!(&err, SenderError::Stopped(r) if r.kind == StopKind::NonceUsedElsewhere),
@@ -878,6 +883,37 @@ async fn a_nonce_used_by_another_signer_stops_the_sender() {
     sender.clear_stop().unwrap();
     sender.tick().await.unwrap();
     assert_eq!(setup.store().meta().unwrap().final_below, 1);
+}
+
+#[tokio::test]
+async fn a_receipt_missing_at_finality_for_a_tick_or_two_loses_nothing() {
+    let setup = Setup::new();
+    let mut sender = setup.open().await;
+    sender.enqueue(request("commit", 1)).unwrap();
+    sender.tick().await.unwrap();
+    setup.chain.mine();
+    // The endpoint's backend that answers receipts lags: our receipt is missing twice.
+    setup.chain.hide_receipts(2);
+    sender.tick().await.unwrap();
+    sender.tick().await.unwrap();
+    assert_eq!(state(&sender, 0), TxState::Unconfirmed, "not given up");
+    let report = sender.tick().await.unwrap();
+    assert_eq!(
+        confirmed(&report.events),
+        vec![(0, Confirmation::Finalized)]
+    );
+    assert!(sender.stopped().is_none());
+}
+
+#[tokio::test]
+async fn an_absurd_chain_nonce_never_wraps_onto_stored_requests() {
+    let setup = Setup::new();
+    setup.chain.mock.set_nonce(setup.config.sender, u64::MAX);
+    let mut sender = setup.open().await;
+    let err = sender.enqueue(request("commit", 1)).unwrap_err();
+    assert!(matches!(err, SenderError::InvalidRequest(_)), "{err}");
+    assert!(setup.store().request(u64::MAX).unwrap().is_none());
+    assert!(setup.store().request(0).unwrap().is_none());
 }
 
 #[test]

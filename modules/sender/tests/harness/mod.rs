@@ -56,6 +56,8 @@ struct Candidate {
 
 #[derive(Default)]
 struct Pool {
+    /// Receipt reads still to answer `None` (a lagging, load-balanced endpoint).
+    hidden_receipts: usize,
     waiting: BTreeMap<(Address, u64), Candidate>,
     known: HashSet<B256>,
     replaced: HashSet<B256>,
@@ -180,6 +182,11 @@ impl TestChain {
     }
 
     /// Every distinct transaction the pool accepted: (nonce, hash), in order.
+    /// The next `n` receipt reads answer `None`, whatever is mined.
+    pub(crate) fn hide_receipts(&self, n: usize) {
+        self.lock().hidden_receipts = n;
+    }
+
     pub(crate) fn accepted(&self) -> Vec<(u64, B256)> {
         self.lock().accepted.clone()
     }
@@ -223,6 +230,13 @@ impl ChainReader for TestChain {
         self.mock.call(call, at)
     }
     fn receipt(&self, tx: B256) -> ChainFuture<'_, Option<Receipt>> {
+        {
+            let mut pool = self.lock();
+            if pool.hidden_receipts > 0 {
+                pool.hidden_receipts -= 1;
+                return Box::pin(async { Ok(None) });
+            }
+        }
         self.mock.receipt(tx)
     }
     fn nonce(&self, account: Address, at: BlockId) -> ChainFuture<'_, u64> {
