@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_sol_types::{SolCall, SolError, SolEvent, SolValue};
-use manyfold_circuits::StepWitness;
 use manyfold_contracts::bindings::{Artifact, PrecompileVerifier, Primary};
 use manyfold_contracts::settlement::{PrimaryBookkeeping, SettlementBlock, StoredBlock};
 use manyfold_contracts::verifier::VerifierInput;
@@ -21,12 +20,10 @@ use manyfold_precompile::{
     check, decode, execute, EncodingError, Refusal, VerifierPrecompiles, VERIFIER_PRECOMPILE,
     VERIFY_GAS,
 };
-use manyfold_prover::params::load_or_setup;
-use manyfold_prover::{BlockProof, Folding, PinnedVk, PtauSource, VerifyError};
-use manyfold_state::L2State;
+use manyfold_prover::testing::{devnet_params, noop_block};
+use manyfold_prover::{BlockProof, PinnedVk, VerifyError};
 use manyfold_types::block::fr_to_b256;
-use manyfold_types::pubdata::extend_commitment;
-use manyfold_types::{ChainId, ChainSet, Fr, Op, OpPubdata};
+use manyfold_types::{ChainId, Fr, OpPubdata};
 use revm::context::{Context, TxEnv};
 use revm::context_interface::result::{ExecutionResult, HaltReason, OutOfGasError, Output};
 use revm::database::{CacheDB, EmptyDB};
@@ -65,37 +62,17 @@ fn fixture() -> &'static Fixture {
         // The prover tests' devnet: same directory, same chain set, so its cached
         // parameters serve both.
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manyfold-prover-devnet");
-        let chains = ChainSet::local(1);
-        let params = load_or_setup(
-            &root.join("params"),
-            &PtauSource::InsecureDevnet(root.join("ptau")),
-            &chains,
-        )
-        .unwrap();
-
-        let mut state = L2State::new(chains);
-        let genesis_root = state.root();
-        let mut commitment = Fr::from(0u64);
-        let mut folding = Folding::new(genesis_root, commitment);
-        let witness = StepWitness::build(&state, &Op::Noop);
-        let applied = state.apply(&Op::Noop).unwrap();
-        commitment = extend_commitment(commitment, &applied.pubdata);
-        folding.fold(&params, witness).unwrap();
-        folding
-            .flush(&params, StepWitness::build(&state, &Op::Noop))
-            .unwrap();
-        let proof = folding.compress(&params).unwrap();
-        assert_eq!(proof.public.new_commitment, commitment);
-
+        let params = devnet_params(&root, 1);
+        let block = noop_block(&params);
         let digest = params.vk_digest;
         let vk = Arc::new(PinnedVk::new(params.vk));
         assert_eq!(vk.digest(), digest);
         Fixture {
             vk,
-            genesis_root,
-            ops: vec![applied.pubdata],
-            new_root: state.root(),
-            proof,
+            genesis_root: block.genesis_root,
+            ops: block.pubdata,
+            new_root: block.new_root,
+            proof: block.proof,
         }
     })
 }

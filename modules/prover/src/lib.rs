@@ -20,6 +20,8 @@ pub mod params;
 pub mod prove;
 mod service;
 mod store;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
 pub mod verify;
 
 pub use block_prover::{BlockHook, BlockProver, ProverError};
