@@ -96,7 +96,12 @@ impl EvmChain {
 
     /// The chain, without asking the endpoint anything yet.
     pub(crate) fn new(config: EvmConfig) -> Self {
-        let provider = RootProvider::<Ethereum>::new_http(config.url.clone());
+        // Not `new_http`: alloy's transport logs and errors carry the full URL (see
+        // `transport`).
+        let transport = crate::transport::HttpTransport::new(config.url.clone());
+        let is_local = alloy_transport::utils::guess_local_url(config.url.as_str());
+        let provider =
+            RootProvider::<Ethereum>::new(alloy_rpc_client::RpcClient::new(transport, is_local));
         let health = Health::new(&config.name);
         Self {
             config,
@@ -178,7 +183,8 @@ impl EvmChain {
                 retry += 1;
                 self.health.retried(method);
                 tracing::debug!(
-                    chain = %self.config.name, method, retry, ?delay, ?failure,
+                    chain = %self.config.name, method, retry, ?delay,
+                    failure = %failure.describe(&self.config.url),
                     "request failed; retrying"
                 );
                 tokio::time::sleep(delay).await;
@@ -201,7 +207,7 @@ impl EvmChain {
 
     fn fail(&self, method: &'static str, failure: Failure) -> ChainError {
         let unreachable = failure.is_unreachable();
-        let error = failure.into_chain_error(method);
+        let error = failure.into_chain_error(method, &self.config.url);
         self.health.failed(method, &error);
         if unreachable {
             self.health.unreachable(method, &error);
@@ -225,17 +231,19 @@ impl EvmChain {
                     for log in logs {
                         out.push(from_rpc_log(log)?);
                     }
-                    if to == u64::MAX {
-                        break;
+                    // The range may end at the last height: nothing follows it.
+                    match to.checked_add(1) {
+                        Some(next) => from = next,
+                        None => break,
                     }
-                    from = to + 1;
                 }
                 Err(failure) if failure.is_range_too_large() && to > from => {
                     // Half the refused width (`to - from + 1`), rounded down; at least 1.
                     span = (to - from).div_ceil(2);
                     self.health.log_range_split();
                     tracing::debug!(
-                        chain = %self.config.name, from, to, span, ?failure,
+                        chain = %self.config.name, from, to, span,
+                        failure = %failure.describe(&self.config.url),
                         "the endpoint refused a log range for its size; halving it"
                     );
                 }

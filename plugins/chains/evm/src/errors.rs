@@ -9,6 +9,9 @@ use alloy_json_rpc::{ErrorPayload, RpcError};
 use alloy_primitives::Bytes;
 use alloy_transport::{TransportError, TransportErrorKind};
 use manyfold_chain::ChainError;
+use url::Url;
+
+use crate::chain::redacted;
 
 /// Why a request failed, before it is mapped: the mapping depends on the caller (a log
 /// query treats "too many results" as "split the range").
@@ -85,12 +88,104 @@ impl Failure {
         )
     }
 
-    /// The shared error for a failure of `method`.
-    pub(crate) fn into_chain_error(self, method: &str) -> ChainError {
-        match self {
+    /// The shared error for a failure of `method` at endpoint `url`. Its text never shows
+    /// `url`'s credentials (see [`scrub`]).
+    pub(crate) fn into_chain_error(self, method: &str, url: &Url) -> ChainError {
+        let error = match self {
             Self::Timeout(after) => ChainError::Timeout(format!("{method} after {after:?}")),
             Self::Rpc(error) => map_rpc_error(method, error),
+        };
+        scrub_error(error, url)
+    }
+
+    /// The failure in full (`Debug`), for a debug log line, without `url`'s credentials.
+    pub(crate) fn describe(&self, url: &Url) -> String {
+        scrub(&format!("{self:?}"), url)
+    }
+}
+
+/// What stands in for a secret part of the endpoint's URL.
+const HIDDEN: &str = "<redacted>";
+/// Path segments shorter than this are kept: `v2`, `rpc`, `mainnet` are routes, not keys
+/// (providers' keys are 20 characters or more).
+const MIN_SECRET_SEGMENT: usize = 8;
+
+/// `text` without any part of `url` that may be a credential.
+///
+/// Hosted providers put API keys in the URL's path (`/v2/KEY`) or query (`?apikey=KEY`),
+/// and both reqwest (`error sending request for url (FULL URL)`) and some endpoints (a 401
+/// body echoing the request line) repeat them in error texts that end up in `ChainError`s
+/// and logs. The full URL becomes [`redacted`]'s form (the endpoint stays recognisable);
+/// the path, query, user, password, long path segments and query values become
+/// `<redacted>`.
+pub(crate) fn scrub(text: &str, url: &Url) -> String {
+    let full = url.as_str();
+    let mut secrets: Vec<String> = Vec::new();
+    let path = url.path();
+    if path.len() > 1 {
+        secrets.push(path.to_owned());
+        secrets.push(path.trim_end_matches('/').to_owned());
+        secrets.extend(
+            path.split('/')
+                .filter(|s| s.len() >= MIN_SECRET_SEGMENT)
+                .map(str::to_owned),
+        );
+    }
+    if let Some(query) = url.query().filter(|q| !q.is_empty()) {
+        secrets.push(format!("{path}?{query}"));
+        secrets.push(query.to_owned());
+        for pair in query.split('&') {
+            let value = pair.split_once('=').map_or(pair, |(_, v)| v);
+            secrets.push(value.to_owned());
         }
+        // Decoded too: an endpoint may echo them decoded.
+        secrets.extend(url.query_pairs().map(|(_, v)| v.into_owned()));
+    }
+    if !url.username().is_empty() {
+        secrets.push(url.username().to_owned());
+    }
+    if let Some(password) = url.password() {
+        secrets.push(password.to_owned());
+    }
+    secrets.retain(|s| s.len() > 1);
+    // Longest first, so that a part inside a longer one does not break it up.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    let mut out = text.replace(full, &redacted(url));
+    if let Some(bare) = full.strip_suffix('/') {
+        out = out.replace(bare, &redacted(url));
+    }
+    for secret in &secrets {
+        out = out.replace(secret.as_str(), HIDDEN);
+    }
+    out
+}
+
+/// `error` with [`scrub`] applied to every text it carries.
+fn scrub_error(error: ChainError, url: &Url) -> ChainError {
+    let s = |text: String| scrub(&text, url);
+    match error {
+        ChainError::Transport(m) => ChainError::Transport(s(m)),
+        ChainError::Timeout(m) => ChainError::Timeout(s(m)),
+        ChainError::NotFound(m) => ChainError::NotFound(s(m)),
+        ChainError::NonceTooLow(m) => ChainError::NonceTooLow(s(m)),
+        ChainError::Underpriced(m) => ChainError::Underpriced(s(m)),
+        ChainError::InsufficientFunds(m) => ChainError::InsufficientFunds(s(m)),
+        ChainError::Unsupported(m) => ChainError::Unsupported(s(m)),
+        ChainError::Reverted { tx, reason, data } => ChainError::Reverted {
+            tx,
+            reason: reason.map(s),
+            data,
+        },
+        // The mapping puts only `RpcFailure`s in `Other`.
+        ChainError::Other(other) => match other.downcast::<RpcFailure>() {
+            Ok(failure) => ChainError::other(RpcFailure {
+                method: failure.method,
+                message: s(failure.message),
+            }),
+            Err(other) => ChainError::Other(other),
+        },
+        other => other,
     }
 }
 
@@ -179,13 +274,15 @@ fn map_payload(method: &str, payload: &ErrorPayload) -> ChainError {
 /// The reason of a `revert("...")`, decoded from `Error(string)` data.
 pub(crate) fn revert_reason(data: &Bytes) -> Option<String> {
     let body = data.strip_prefix(&ERROR_STRING_SELECTOR)?;
-    // ABI: a 32-byte offset (0x20), a 32-byte length, then the bytes.
+    // ABI: a 32-byte offset (0x20), a 32-byte length, then the bytes. Offsets and lengths
+    // are the endpoint's (any value): every sum is checked, and a word that does not fit a
+    // usize is refused rather than truncated.
     let word = |i: usize| -> Option<usize> {
-        let w = body.get(i..i + 32)?;
+        let w = body.get(i..i.checked_add(32)?)?;
         if w[..24].iter().any(|b| *b != 0) {
             return None;
         }
-        Some(u64::from_be_bytes(w[24..].try_into().ok()?) as usize)
+        usize::try_from(u64::from_be_bytes(w[24..].try_into().ok()?)).ok()
     };
     let offset = word(0)?;
     let len = word(offset)?;
@@ -224,6 +321,10 @@ mod tests {
     use manyfold_chain::ErrorClass;
     use serde_json::value::RawValue;
 
+    fn local() -> Url {
+        Url::parse("http://127.0.0.1:1").unwrap()
+    }
+
     fn resp(code: i64, message: &str, data: Option<&str>) -> Failure {
         Failure::Rpc(RpcError::ErrorResp(ErrorPayload {
             code,
@@ -246,7 +347,7 @@ mod tests {
 
     #[test]
     fn node_messages_map_to_the_shared_variants() {
-        let map = |f: Failure| f.into_chain_error("m");
+        let map = |f: Failure| f.into_chain_error("m", &local());
         assert!(matches!(
             map(resp(
                 -32000,
@@ -292,7 +393,9 @@ mod tests {
     fn reverts_carry_data_and_reason() {
         let data = error_string("not the operator");
         let quoted = format!("\"{data}\"");
-        match resp(3, "execution reverted: not the operator", Some(&quoted)).into_chain_error("m") {
+        match resp(3, "execution reverted: not the operator", Some(&quoted))
+            .into_chain_error("m", &local())
+        {
             ChainError::Reverted {
                 tx,
                 reason,
@@ -304,7 +407,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match resp(3, "execution reverted", Some("\"0xdeadbeef\"")).into_chain_error("m") {
+        match resp(3, "execution reverted", Some("\"0xdeadbeef\"")).into_chain_error("m", &local())
+        {
             ChainError::Reverted { reason, data, .. } => {
                 assert_eq!(reason, None);
                 assert_eq!(data.as_ref(), [0xde, 0xad, 0xbe, 0xef]);
@@ -314,6 +418,58 @@ mod tests {
         assert_eq!(
             revert_reason(&Bytes::from(vec![0x08, 0xc3, 0x79, 0xa0, 1])),
             None
+        );
+    }
+
+    #[test]
+    fn hostile_revert_offsets_and_lengths_decode_to_nothing() {
+        let word = |tail: [u8; 8]| [[0u8; 24].as_slice(), &tail].concat();
+        let max = [0xff; 8];
+        let cases = [
+            // Offset u64::MAX: reading the length word at it overflows a plain `+ 32`.
+            [ERROR_STRING_SELECTOR.as_slice(), &word(max)].concat(),
+            // A sane offset, a length of u64::MAX.
+            [
+                ERROR_STRING_SELECTOR.as_slice(),
+                &word(32u64.to_be_bytes()),
+                &word(max),
+            ]
+            .concat(),
+            // Offset u64::MAX - 31: the string's start (`offset + 32`) overflows.
+            [
+                ERROR_STRING_SELECTOR.as_slice(),
+                &word((u64::MAX - 31).to_be_bytes()),
+            ]
+            .concat(),
+        ];
+        for data in cases {
+            assert_eq!(revert_reason(&Bytes::from(data)), None);
+        }
+    }
+
+    #[test]
+    fn scrub_hides_every_part_of_the_url_that_may_be_a_key() {
+        let url =
+            Url::parse("http://user:pa55word@rpc.example:8545/v2/SECRETKEY?apikey=SECRET%2B2")
+                .unwrap();
+        let text = format!(
+            "error sending request for url ({url}); 401: bad key in POST /v2/SECRETKEY?apikey=SECRET%2B2; \
+             key SECRETKEY, value SECRET+2, user user, password pa55word"
+        );
+        let scrubbed = scrub(&text, &url);
+        for secret in ["SECRETKEY", "SECRET%2B2", "SECRET+2", "pa55word", "user:"] {
+            assert!(!scrubbed.contains(secret), "{secret} in {scrubbed}");
+        }
+        assert!(
+            scrubbed.contains("url (http://rpc.example:8545)"),
+            "{scrubbed}"
+        );
+        // Short path segments are routes, kept.
+        assert!(scrubbed.contains("POST <redacted>"), "{scrubbed}");
+        let plain = Url::parse("http://127.0.0.1:8545").unwrap();
+        assert_eq!(
+            scrub("connection refused: http://127.0.0.1:8545/", &plain),
+            "connection refused: http://127.0.0.1:8545"
         );
     }
 
@@ -338,7 +494,8 @@ mod tests {
         }
         assert!(!resp(-32000, "nonce too low", None).is_range_too_large());
         assert!(!Failure::Timeout(Duration::ZERO).is_range_too_large());
-        let t = Failure::Rpc(TransportErrorKind::backend_gone()).into_chain_error("eth_call");
+        let t =
+            Failure::Rpc(TransportErrorKind::backend_gone()).into_chain_error("eth_call", &local());
         assert!(
             matches!(t, ChainError::Transport(ref m) if m.starts_with("eth_call")),
             "{t}"

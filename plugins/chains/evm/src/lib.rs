@@ -23,6 +23,7 @@ mod factory;
 mod health;
 mod poller;
 mod signer;
+mod transport;
 
 pub use chain::{redacted, EvmChain, EvmError};
 pub use config::{EvmConfig, KEYS, KIND};

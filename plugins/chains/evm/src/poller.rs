@@ -107,6 +107,16 @@ pub enum PollEvent {
     Idle,
 }
 
+/// What [`LogPoller::check_reorg`] found.
+enum Check {
+    /// The newest consumed block is still canonical.
+    Canonical,
+    /// The endpoint does not know a consumed block: it is behind; poll again later.
+    Behind,
+    /// Consumed blocks were replaced; the cursor is rewound.
+    Reorg(Reorg),
+}
+
 /// Why a poll or a commit failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -140,8 +150,9 @@ pub enum PollerError {
 /// again, none is skipped.
 ///
 /// Reorgs: each poll first checks the newest consumed block against the chain (by the
-/// final head's parent hash when the head is the next block, by hash otherwise). On a
-/// mismatch it walks back through the kept hashes to the newest one still canonical,
+/// final head's parent hash when the head is the next block, by hash otherwise). An
+/// endpoint that does not know that block (it is behind) is not a reorg: the poll answers
+/// [`PollEvent::Idle`] and the cursor stays. On a different hash it walks back through the kept hashes to the newest one still canonical,
 /// rewinds the cursor to the block after it, persists it, logs a warning, counts
 /// `manyfold_chain_reorgs_total{chain,cursor}` and returns [`PollEvent::Reorg`]. Reading
 /// only up to the finality rule should make this rare; it catches chains that reorg deeper
@@ -217,46 +228,92 @@ impl LogPoller {
     }
 
     /// Checks for a reorg, then reads the next range of final blocks.
+    ///
+    /// A batch is handed out only when the endpoint's answers agree: the range's first
+    /// block follows the newest consumed one, its last block has the same hash before and
+    /// after the logs are read, and every log lies in the range and names the canonical
+    /// hash of its block. Otherwise the poll answers [`PollEvent::Idle`] and the same range
+    /// is read again next time: an endpoint behind, or backends of a load balancer at
+    /// different heights, delay the poller but neither skip logs nor rewind it.
     pub async fn poll(&mut self) -> Result<PollEvent, PollerError> {
         let head = self.chain.final_head(self.finality).await?;
-        if let Some(reorg) = self.check_reorg(head.as_ref()).await? {
-            return Ok(PollEvent::Reorg(reorg));
+        match self.check_reorg(head.as_ref()).await? {
+            Check::Canonical => {}
+            Check::Behind => return Ok(PollEvent::Idle),
+            Check::Reorg(reorg) => return Ok(PollEvent::Reorg(reorg)),
         }
         let Some(head) = head else {
             return Ok(PollEvent::Idle);
         };
         let from = self.cursor.next_block;
-        if head.number < from {
-            return Ok(PollEvent::Idle);
-        }
+        // `to` stays below u64::MAX so that the cursor's next block, `to + 1`, exists
+        // (heights are the endpoint's word, and may be absurd).
         let to = head
             .number
-            .min(from.saturating_add(self.options.max_range - 1));
+            .min(from.saturating_add(self.options.max_range - 1))
+            .min(u64::MAX - 1);
+        if to < from {
+            return Ok(PollEvent::Idle);
+        }
         let to_ref = if to == head.number {
             head
         } else {
             match self.chain.block(BlockId::Number(to)).await? {
                 Some(block) => block,
-                None => return Ok(PollEvent::Idle),
+                None => return self.not_yet(from, to, "the range's last block is unknown"),
             }
         };
+        // The range must continue the consumed chain: `from`'s parent is the newest
+        // consumed block (when it is kept). A mismatch is for the next poll's reorg check.
+        let from_ref = if from == to {
+            to_ref
+        } else {
+            match self.chain.block(BlockId::Number(from)).await? {
+                Some(block) => block,
+                None => return self.not_yet(from, to, "the range's first block is unknown"),
+            }
+        };
+        let before = from.checked_sub(1).and_then(|p| self.cursor.recent.get(&p));
+        if before.is_some_and(|hash| *hash != from_ref.parent_hash) {
+            return self.not_yet(
+                from,
+                to,
+                "the range's first block does not follow the cursor",
+            );
+        }
         let mut filter = self.filter.clone();
         filter.from_block = from;
         filter.to_block = to;
         let logs = self.chain.logs(filter).await?;
-        // The logs must come from the chain `to_ref` ends: read `to` again, and check the
-        // logs of `to` itself. A mismatch means the chain moved meanwhile.
+        // The logs must come from the chain `to_ref` ends: read `to` again (an endpoint
+        // that answered the logs without having the range, then still has no block `to`,
+        // or another one, shows here), and check each log's block hash.
         let still = self.chain.block(BlockId::Number(to)).await?;
-        let consistent = still.map(|b| b.hash) == Some(to_ref.hash)
-            && logs
-                .iter()
-                .all(|l| l.block_number != to || l.block_hash == to_ref.hash);
-        if !consistent {
-            tracing::debug!(
-                chain = %self.chain_name, cursor = %self.cursor_name, from, to,
-                "the chain moved while reading logs; reading again"
-            );
-            return Ok(PollEvent::Idle);
+        if still.map(|b| b.hash) != Some(to_ref.hash) {
+            return self.not_yet(from, to, "the range's last block changed while reading");
+        }
+        let mut canonical = BTreeMap::from([(from, from_ref.hash), (to, to_ref.hash)]);
+        for log in &logs {
+            let number = log.block_number;
+            if number < from || number > to {
+                tracing::warn!(
+                    chain = %self.chain_name, cursor = %self.cursor_name, from, to,
+                    log_block = number,
+                    "the endpoint answered a log outside the range asked; reading again"
+                );
+                return Ok(PollEvent::Idle);
+            }
+            // One read per block that has logs and is not an end of the range.
+            let hash = match canonical.get(&number) {
+                Some(hash) => *hash,
+                None => match self.hash_at(number).await? {
+                    Some(hash) => *canonical.entry(number).or_insert(hash),
+                    None => return self.not_yet(from, to, "a log's block is unknown"),
+                },
+            };
+            if log.block_hash != hash {
+                return self.not_yet(from, to, "a log names another block than the canonical one");
+            }
         }
         Ok(PollEvent::Logs(LogBatch {
             from_block: from,
@@ -264,6 +321,16 @@ impl LogPoller {
             to_hash: to_ref.hash,
             logs,
         }))
+    }
+
+    /// Why a range is not handed out yet (debug: it happens whenever backends disagree for
+    /// a moment); the caller polls again later.
+    fn not_yet(&self, from: u64, to: u64, why: &'static str) -> Result<PollEvent, PollerError> {
+        tracing::debug!(
+            chain = %self.chain_name, cursor = %self.cursor_name, from, to, why,
+            "the endpoint's answers disagree; reading the range again later"
+        );
+        Ok(PollEvent::Idle)
     }
 
     /// Moves the cursor past `batch` and persists it. Call it once the batch's logs are
@@ -284,7 +351,8 @@ impl LogPoller {
         while cursor.recent.len() > self.options.window {
             cursor.recent.pop_first();
         }
-        cursor.next_block = batch.to_block + 1;
+        // `poll` never hands out a batch ending at u64::MAX; a hand-made one saturates.
+        cursor.next_block = batch.to_block.saturating_add(1);
         self.persist(cursor)
     }
 
@@ -301,33 +369,48 @@ impl LogPoller {
         Ok(())
     }
 
-    /// Whether the newest consumed block is still canonical; if not, rewinds.
-    async fn check_reorg(&mut self, head: Option<&BlockRef>) -> Result<Option<Reorg>, PollerError> {
+    /// Whether the newest consumed block is still canonical; if another block replaced it,
+    /// rewinds.
+    ///
+    /// Only a *different* hash at a consumed height is a reorg. An endpoint that does not
+    /// know a consumed block (`None`: it is behind, or a load balancer sent the request to
+    /// a backend that is) proves nothing: [`Check::Behind`], and the cursor stays.
+    async fn check_reorg(&mut self, head: Option<&BlockRef>) -> Result<Check, PollerError> {
         let Some((&last, &seen)) = self.cursor.recent.last_key_value() else {
-            return Ok(None);
+            return Ok(Check::Canonical);
         };
         let canonical = match head {
-            Some(h) if h.number == last + 1 => h.parent_hash == seen,
+            Some(h) if last.checked_add(1) == Some(h.number) => h.parent_hash == seen,
             Some(h) if h.number == last => h.hash == seen,
-            _ => self.hash_at(last).await? == Some(seen),
+            _ => match self.hash_at(last).await? {
+                Some(hash) => hash == seen,
+                None => return Ok(self.behind(last)),
+            },
         };
         if canonical {
-            return Ok(None);
+            return Ok(Check::Canonical);
         }
         let mut replaced = Vec::new();
         let mut last_common = None;
         for (&number, &hash) in self.cursor.recent.iter().rev() {
-            if self.hash_at(number).await? == Some(hash) {
-                last_common = Some(number);
-                break;
+            match self.hash_at(number).await? {
+                Some(now) if now == hash => {
+                    last_common = Some(number);
+                    break;
+                }
+                Some(_) => replaced.push((number, hash)),
+                // Where the reorg ends is unknown while the endpoint misses a block below
+                // one it has: find it on a later poll, rewind nothing now.
+                None => return Ok(self.behind(number)),
             }
-            replaced.push((number, hash));
         }
         let mut cursor = self.cursor.clone();
         let rewound_to = match last_common {
             Some(common) => {
                 cursor.recent.retain(|n, _| *n <= common);
-                common + 1
+                // A kept height is below every cursor's next block, so this does not
+                // saturate in practice.
+                common.saturating_add(1)
             }
             None => {
                 let oldest = *cursor.recent.keys().next().expect("not empty");
@@ -355,11 +438,19 @@ impl LogPoller {
             );
         }
         self.persist(cursor)?;
-        Ok(Some(Reorg {
+        Ok(Check::Reorg(Reorg {
             last_common,
             rewound_to,
             replaced,
         }))
+    }
+
+    fn behind(&self, number: u64) -> Check {
+        tracing::debug!(
+            chain = %self.chain_name, cursor = %self.cursor_name, block = number,
+            "the endpoint does not know a consumed block (behind?); waiting"
+        );
+        Check::Behind
     }
 
     async fn hash_at(&self, number: u64) -> Result<Option<B256>, ChainError> {
@@ -501,6 +592,182 @@ mod tests {
         assert_eq!(reorg.last_common, None);
         assert_eq!(reorg.rewound_to, 5, "the oldest kept block");
         assert!(poller.cursor().recent.is_empty());
+    }
+
+    /// What a load-balanced endpoint does with backends at different heights: reads go to
+    /// the mock, except what the knobs change.
+    #[derive(Clone, Default)]
+    struct Knobs {
+        /// `block(Number(n))` answers `None` from this height on (a backend behind).
+        unknown_from: Option<u64>,
+        /// `logs` answers `[]` (a backend that does not have the range yet), and the
+        /// reads after it go to that backend: `unknown_from` becomes this height.
+        empty_logs_behind_from: Option<u64>,
+        /// `logs` answers these instead of the mock's.
+        logs: Option<Vec<Log>>,
+    }
+
+    struct Lb {
+        mock: MockChain,
+        knobs: std::sync::Mutex<Knobs>,
+    }
+
+    impl Lb {
+        fn set(&self, f: impl FnOnce(&mut Knobs)) {
+            f(&mut self.knobs.lock().unwrap());
+        }
+    }
+
+    impl ChainReader for Lb {
+        fn chain_id(&self) -> manyfold_chain::ChainFuture<'_, u64> {
+            self.mock.chain_id()
+        }
+        fn block(&self, id: BlockId) -> manyfold_chain::ChainFuture<'_, Option<BlockRef>> {
+            let knobs = self.knobs.lock().unwrap().clone();
+            Box::pin(async move {
+                match (id, knobs.unknown_from) {
+                    (BlockId::Number(n), Some(from)) if n >= from => Ok(None),
+                    _ => self.mock.block(id).await,
+                }
+            })
+        }
+        fn logs(&self, filter: LogFilter) -> manyfold_chain::ChainFuture<'_, Vec<Log>> {
+            let knobs = self.knobs.lock().unwrap().clone();
+            Box::pin(async move {
+                if let Some(height) = knobs.empty_logs_behind_from {
+                    self.set(|k| k.unknown_from = Some(height));
+                    return Ok(Vec::new());
+                }
+                match knobs.logs {
+                    Some(logs) => Ok(logs),
+                    None => self.mock.logs(filter).await,
+                }
+            })
+        }
+        fn call(
+            &self,
+            call: manyfold_chain::CallRequest,
+            at: BlockId,
+        ) -> manyfold_chain::ChainFuture<'_, alloy_primitives::Bytes> {
+            self.mock.call(call, at)
+        }
+        fn receipt(
+            &self,
+            tx: B256,
+        ) -> manyfold_chain::ChainFuture<'_, Option<manyfold_chain::Receipt>> {
+            self.mock.receipt(tx)
+        }
+        fn nonce(&self, account: Address, at: BlockId) -> manyfold_chain::ChainFuture<'_, u64> {
+            self.mock.nonce(account, at)
+        }
+        fn balance(
+            &self,
+            account: Address,
+            at: BlockId,
+        ) -> manyfold_chain::ChainFuture<'_, alloy_primitives::U256> {
+            self.mock.balance(account, at)
+        }
+    }
+
+    fn behind(s: &Setup, options: PollerOptions) -> (Arc<Lb>, LogPoller) {
+        let lb = Arc::new(Lb {
+            mock: s.mock.clone(),
+            knobs: Default::default(),
+        });
+        let poller = LogPoller::open(
+            s.storage.clone(),
+            lb.clone(),
+            "mock",
+            "lb",
+            LogFilter::default().address(EMITTER),
+            Finality::Blocks(0),
+            options,
+        )
+        .unwrap();
+        (lb, poller)
+    }
+
+    #[tokio::test]
+    async fn empty_logs_from_a_backend_without_the_range_are_not_handed_out() {
+        let s = Setup::new();
+        s.mine_with_logs(6);
+        let (lb, mut poller) = behind(&s, PollerOptions::default());
+        // The head comes from a backend at 6; the logs, and the reads after them, from one
+        // at 3.
+        lb.set(|k| k.empty_logs_behind_from = Some(4));
+        assert_eq!(poller.poll().await.unwrap(), PollEvent::Idle);
+        assert_eq!(poller.cursor().next_block, 0);
+        lb.set(|k| *k = Knobs::default());
+        let b = take(&mut poller).await;
+        assert_eq!(heights(&b), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[tokio::test]
+    async fn logs_from_another_fork_than_the_canonical_blocks_are_not_handed_out() {
+        let s = Setup::new();
+        s.mine_with_logs(6);
+        let (lb, mut poller) = behind(&s, PollerOptions::default());
+        // A backend on a stale fork: the right heights, other block hashes, except at the
+        // range's end.
+        let mut stale = s
+            .mock
+            .logs(LogFilter::range(0, 6).address(EMITTER))
+            .await
+            .unwrap();
+        for log in stale.iter_mut().filter(|l| l.block_number < 6) {
+            log.block_hash = B256::repeat_byte(0xab);
+        }
+        lb.set(|k| k.logs = Some(stale));
+        assert_eq!(poller.poll().await.unwrap(), PollEvent::Idle);
+        // Logs outside the asked range: a lying endpoint.
+        let mut outside = s
+            .mock
+            .logs(LogFilter::range(0, 6).address(EMITTER))
+            .await
+            .unwrap();
+        outside[0].block_number = 7;
+        lb.set(|k| k.logs = Some(outside));
+        assert_eq!(poller.poll().await.unwrap(), PollEvent::Idle);
+        assert_eq!(poller.cursor().next_block, 0);
+        lb.set(|k| *k = Knobs::default());
+        assert_eq!(heights(&take(&mut poller).await), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_behind_the_consumed_blocks_is_idle_not_a_reorg() {
+        let s = Setup::new();
+        s.mine_with_logs(6);
+        let (lb, mut poller) = behind(&s, PollerOptions::default());
+        take(&mut poller).await;
+        let cursor = poller.cursor().clone();
+        assert_eq!(cursor.next_block, 7);
+        // A backend that has blocks up to 4 only: the head went backwards.
+        lb.set(|k| k.unknown_from = Some(5));
+        for _ in 0..2 {
+            assert_eq!(poller.poll().await.unwrap(), PollEvent::Idle);
+        }
+        assert_eq!(poller.cursor(), &cursor, "nothing rewound");
+        lb.set(|k| *k = Knobs::default());
+        s.mine_with_logs(1);
+        assert_eq!(heights(&take(&mut poller).await), [7]);
+    }
+
+    #[tokio::test]
+    async fn a_cursor_at_the_end_of_the_numbers_does_not_overflow() {
+        let s = Setup::new();
+        s.mine_with_logs(2);
+        let mut poller = s.poller("c", Finality::Blocks(0), PollerOptions::default());
+        // A hand-made batch ending at the last number: the cursor saturates.
+        poller.cursor.next_block = u64::MAX;
+        let batch = LogBatch {
+            from_block: u64::MAX,
+            to_block: u64::MAX,
+            to_hash: B256::ZERO,
+            logs: Vec::new(),
+        };
+        poller.commit(&batch).unwrap();
+        // The newest consumed block is u64::MAX: its successor does not exist.
+        assert_eq!(poller.poll().await.unwrap(), PollEvent::Idle);
     }
 
     #[tokio::test]

@@ -37,6 +37,16 @@ async fn reads_heads_blocks_accounts_calls_receipts_and_logs() {
         sent.push(anvil.send_from(a0, Some(emitter), &[i; 32]).await);
     }
     anvil.mine(2).await;
+    // anvil answers `anvil_mine` before every reader sees the new head (rarely, but it
+    // happens): wait for it rather than race it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while chain.head(BlockTag::Latest).await.unwrap().number < 7 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "anvil never showed block 7"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(chain.nonce(a0, BlockTag::Latest.into()).await.unwrap(), 5);
     assert_eq!(
         chain.nonce(a0, BlockId::Number(1)).await.unwrap(),
