@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_consensus::transaction::SignerRecoverable;
@@ -28,7 +28,7 @@ use crate::dev::{dev_accounts, DevAccount};
 use crate::error::EmbeddedError;
 use crate::evm::{self, ChainPrecompiles, Env, World, WorldDb};
 use crate::fees::next_base_fee;
-use crate::pool::{Pool, PoolTx, SenderState};
+use crate::pool::{Admission, Pool, PoolLimits, PoolTx, SenderState};
 use crate::tables::{
     AccountRecord, Accounts, BlockHashes, BlockLogs, Blocks, Code, Json, Meta, Pending, Receipts,
     Slots, StoredBlock, StoredBlockLogs, StoredLog, StoredReceipt, StoredTx, Txs, CHAIN_ID_KEY,
@@ -36,6 +36,11 @@ use crate::tables::{
 
 /// How many dropped transactions are remembered, for [`TxStatus::Dropped`].
 const DROPPED_MEMORY: usize = 10_000;
+
+/// The most EVM executions one [`EmbeddedChain::estimate_gas`] runs: each costs up to
+/// [`EmbeddedConfig::rpc_gas_cap`] gas, and anyone reaching the RPC may ask. The search
+/// stops earlier once within 1/64 of the answer; its answer always succeeds.
+pub const MAX_ESTIMATE_RUNS: u32 = 16;
 
 /// The tip [`EmbeddedChain::suggested_tip`] suggests: 1 gwei, as anvil does.
 pub const SUGGESTED_TIP: u128 = 1_000_000_000;
@@ -100,6 +105,13 @@ struct Dropped {
 }
 
 impl Dropped {
+    /// Forgets `hash`: sent again, it is no longer dropped.
+    fn forget(&mut self, hash: &B256) {
+        if self.reasons.remove(hash).is_some() {
+            self.order.retain(|h| h != hash);
+        }
+    }
+
     fn record(&mut self, hash: B256, reason: String) {
         if self.reasons.insert(hash, reason).is_none() {
             self.order.push_back(hash);
@@ -321,7 +333,11 @@ impl EmbeddedChain {
         let chain = Self {
             inner: Arc::new(Inner {
                 precompiles: ChainPrecompiles::new(config.verifier.as_ref()),
-                pool: Mutex::new(Pool::new(config.pool_capacity)),
+                pool: Mutex::new(Pool::new(PoolLimits {
+                    capacity: config.pool_capacity,
+                    per_sender: config.max_txs_per_sender,
+                    max_nonce_ahead: config.max_nonce_ahead,
+                })),
                 state: RwLock::new(state),
                 dropped: Mutex::new(Dropped::default()),
                 config,
@@ -398,12 +414,14 @@ impl EmbeddedChain {
     }
 
     /// Re-admits the transactions accepted but not mined before a restart; those the rules
-    /// now refuse are forgotten.
+    /// now refuse are forgotten. The rows are read at once: there are at most
+    /// [`EmbeddedConfig::pool_capacity`] of them (each is a pooled transaction's, deleted
+    /// when it leaves the pool), each at most [`EmbeddedConfig::max_tx_size`] bytes.
     fn reload_pending(&self) -> Result<(), EmbeddedError> {
         let stored = self.inner.storage.scan::<Pending>()?;
         let mut refused = WriteBatch::new();
         for (hash, raw) in stored {
-            if let Err(e) = self.admit(&raw) {
+            if let Err(e) = self.admit(&raw, false) {
                 tracing::warn!(tx = %B256::from(hash), error = %e, "pending transaction refused on reload");
                 refused.delete::<Pending>(&hash);
             }
@@ -606,10 +624,12 @@ impl EmbeddedChain {
         })
     }
 
+    /// The gas a call runs with: what it asks, at most the block gas limit and
+    /// [`EmbeddedConfig::rpc_gas_cap`].
     fn call_gas(&self, call: &Call) -> u64 {
-        call.gas
-            .unwrap_or(self.inner.config.block_gas_limit)
-            .min(self.inner.config.block_gas_limit)
+        let config = &self.inner.config;
+        let cap = config.block_gas_limit.min(config.rpc_gas_cap);
+        call.gas.unwrap_or(cap).min(cap)
     }
 
     /// The output of `call` at `at` (the head only); a revert is [`ChainError::Reverted`]
@@ -622,16 +642,19 @@ impl EmbeddedChain {
         }
     }
 
-    /// The gas `call` needs as a transaction: the least gas limit it succeeds with (within
-    /// the block gas limit), found from what it used and a search when the 63/64 rule or
-    /// refunds make that too little.
+    /// The gas `call` needs as a transaction: a gas limit it succeeds with (within the
+    /// block gas limit and [`EmbeddedConfig::rpc_gas_cap`]), found from what it used and a
+    /// search when the 63/64 rule or refunds make that too little. At most
+    /// [`MAX_ESTIMATE_RUNS`] executions: the search stops within 1/64 above the least.
     pub fn estimate_gas(&self, call: &Call) -> Result<u64, ChainError> {
         let cap = self.call_gas(call);
         let used = match self.execute_call(call, cap)? {
             r @ ExecutionResult::Success { .. } => r.tx_gas_used(),
             other => return Err(failure(other)),
         };
+        let runs = std::cell::Cell::new(1u32);
         let succeeds = |gas: u64| -> Result<bool, ChainError> {
+            runs.set(runs.get() + 1);
             Ok(self.execute_call(call, gas)?.is_success())
         };
         // Most calls succeed with what they used; nested calls need up to 64/63 of it per
@@ -644,7 +667,8 @@ impl EmbeddedChain {
             hi = cap;
         }
         let mut lo = used;
-        while hi - lo > 1 {
+        // `hi` always succeeds: stopping early over-estimates a little, never under.
+        while hi - lo > 1 && hi - lo > hi / 64 && runs.get() < MAX_ESTIMATE_RUNS {
             let mid = lo + (hi - lo) / 2;
             if succeeds(mid)? {
                 hi = mid;
@@ -655,17 +679,32 @@ impl EmbeddedChain {
         Ok(hi)
     }
 
-    /// Checks a raw transaction and puts it in the pool; returns its hash.
-    fn admit(&self, raw: &[u8]) -> Result<B256, ChainError> {
+    /// Checks a raw transaction and puts it in the pool; returns its hash. What it
+    /// replaces or evicts leaves the persisted pool in the same commit that, when
+    /// `persist`, adds it; memory changes only once that commit is done, so a refused or
+    /// failed admission changes nothing.
+    fn admit(&self, raw: &[u8], persist: bool) -> Result<B256, ChainError> {
+        let config = &self.inner.config;
+        // Before any decoding or signature recovery: bounded work for any bytes.
+        if raw.len() > config.max_tx_size {
+            return Err(EmbeddedError::TxTooLarge {
+                size: raw.len(),
+                max: config.max_tx_size,
+            }
+            .into());
+        }
         let (envelope, sender) = decode_tx(raw)?;
-        if let Some(id) = envelope.chain_id() {
-            if id != self.chain_id() {
+        match envelope.chain_id() {
+            Some(id) if id != self.chain_id() => {
                 return Err(EmbeddedError::WrongChainId {
                     tx: id,
                     chain: self.chain_id(),
                 }
-                .into());
+                .into())
             }
+            // Pre-EIP-155: valid on every chain, so replayable from any of them.
+            None if !config.allow_unprotected_txs => return Err(EmbeddedError::Unprotected.into()),
+            _ => {}
         }
         let hash = *envelope.tx_hash();
         let mut pool = lock(&self.inner.pool);
@@ -679,60 +718,90 @@ impl EmbeddedChain {
         {
             return Err(ChainError::AlreadyKnown);
         }
-        let (account, base_fee) = {
-            let state = self.state();
-            let head = &state.head.header;
-            (
-                state.world.account(&sender),
-                next_base_fee(
-                    head.base_fee_per_gas.unwrap_or_default(),
-                    head.gas_used,
-                    head.gas_limit,
-                ),
-            )
-        };
         let tx = PoolTx {
             hash,
             envelope,
             raw: Bytes::copy_from_slice(raw),
             sender,
+            admitted: Instant::now(),
         };
-        pool.insert(
-            tx,
-            SenderState {
-                nonce: account.nonce,
-                balance: account.balance,
-            },
-            base_fee,
-            self.inner.config.block_gas_limit,
-        )?;
+        let admission = {
+            let state = self.state();
+            let head = &state.head.header;
+            let account = state.world.account(&sender);
+            pool.check(
+                &tx,
+                SenderState {
+                    nonce: account.nonce,
+                    balance: account.balance,
+                },
+                next_base_fee(
+                    head.base_fee_per_gas.unwrap_or_default(),
+                    head.gas_used,
+                    head.gas_limit,
+                ),
+                config.block_gas_limit,
+                |a| state.world.account(&a).nonce,
+            )?
+        };
+        let mut batch = WriteBatch::new();
+        if persist {
+            batch.put::<Pending>(&hash.0, &raw.to_vec());
+        }
+        for removed in admission.removed() {
+            batch.delete::<Pending>(&removed.0);
+        }
+        if !batch.is_empty() {
+            self.inner.storage.commit(batch).map_err(storage_err)?;
+        }
+        pool.apply(tx, &admission);
+        let mut dropped = lock(&self.inner.dropped);
+        // Sent again after a drop: what happens now is what counts.
+        dropped.forget(&hash);
+        if let Admission {
+            evicted: Some(evicted),
+            ..
+        } = admission
+        {
+            tracing::debug!(tx = %evicted, by = %hash, "embedded chain: evicted from the full pool");
+            dropped.record(evicted, "evicted from the full pool".into());
+        }
         Ok(hash)
     }
 
     /// Accepts a signed EIP-2718 transaction (legacy, EIP-2930 or EIP-1559) into the pool
-    /// and returns its hash; in [`BlockTime::Instant`] mode it is mined before this
-    /// returns, and a transaction the EVM refuses then is an error.
+    /// and returns its hash. It is persisted before this returns, so a restart keeps it;
+    /// in [`BlockTime::Instant`] mode it is mined first, and persisted only if it still
+    /// waits (a nonce gap), and a transaction the EVM refuses then is an error.
     pub fn send_raw(&self, raw: &[u8]) -> Result<B256, ChainError> {
-        let hash = self.admit(raw)?;
         match self.inner.config.block_time {
             BlockTime::Instant => {
+                let hash = self.admit(raw, false)?;
                 self.mine()?;
                 if let Some(reason) = lock(&self.inner.dropped).reasons.get(&hash) {
                     return Err(EmbeddedError::Invalid(reason.clone()).into());
                 }
+                // Still waiting (a nonce gap, or no room left in the block): persisted now,
+                // under the pool lock, so that no block takes it meanwhile and leaves a
+                // row behind.
+                let mut pool = lock(&self.inner.pool);
+                if pool.contains(&hash) {
+                    let mut batch = WriteBatch::new();
+                    batch.put::<Pending>(&hash.0, &raw.to_vec());
+                    if let Err(e) = self.inner.storage.commit(batch) {
+                        pool.remove(&hash);
+                        return Err(storage_err(e));
+                    }
+                }
+                tracing::debug!(tx = %hash, "embedded chain: transaction accepted");
+                Ok(hash)
             }
             BlockTime::Every(_) => {
-                // Persisted once acknowledged, so that a restart keeps it.
-                let mut batch = WriteBatch::new();
-                batch.put::<Pending>(&hash.0, &raw.to_vec());
-                if let Err(e) = self.inner.storage.commit(batch) {
-                    lock(&self.inner.pool).remove(&hash);
-                    return Err(storage_err(e));
-                }
+                let hash = self.admit(raw, true)?;
+                tracing::debug!(tx = %hash, "embedded chain: transaction accepted");
+                Ok(hash)
             }
         }
-        tracing::debug!(tx = %hash, "embedded chain: transaction accepted");
-        Ok(hash)
     }
 
     /// Where a transaction stands.
@@ -868,6 +937,27 @@ impl EmbeddedChain {
             call: false,
         };
         let order = pool.select(|a| state.world.account(&a).nonce, base_fee);
+        // What no block could take now (a nonce gap, a max fee below the base fee) leaves
+        // once it has waited `pool_lifetime`: such transactions would otherwise stay for
+        // ever, holding pool room.
+        let selected: HashSet<B256> = order.iter().copied().collect();
+        let now = Instant::now();
+        let expired: Vec<(B256, String)> = pool
+            .iter()
+            .filter(|t| {
+                !selected.contains(&t.hash)
+                    && now.duration_since(t.admitted) >= inner.config.pool_lifetime
+            })
+            .map(|t| {
+                (
+                    t.hash,
+                    format!(
+                        "expired: waited {:?} with a nonce gap or a max fee below the base fee",
+                        inner.config.pool_lifetime
+                    ),
+                )
+            })
+            .collect();
 
         let mut db = CacheDB::new(WorldDb {
             world: &state.world,
@@ -1047,7 +1137,7 @@ impl EmbeddedChain {
                 }
             }
         }
-        for (hash, _) in dropped.iter().chain(&stale) {
+        for (hash, _) in dropped.iter().chain(&stale).chain(&expired) {
             batch.delete::<Pending>(&hash.0);
         }
         inner.storage.commit(batch)?;
@@ -1056,11 +1146,12 @@ impl EmbeddedChain {
         diff.apply(&mut state.world);
         state.head = block.clone();
         drop(state);
+        let mut forgotten = lock(&inner.dropped);
         for (tx, _) in &included {
             pool.remove(&tx.hash);
+            forgotten.forget(&tx.hash);
         }
-        let mut forgotten = lock(&inner.dropped);
-        for (hash, reason) in dropped.into_iter().chain(stale) {
+        for (hash, reason) in dropped.into_iter().chain(stale).chain(expired) {
             tracing::debug!(tx = %hash, %reason, "embedded chain: transaction dropped");
             pool.remove(&hash);
             forgotten.record(hash, reason);
@@ -1152,5 +1243,102 @@ impl Drop for MinerHandle {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use alloy_consensus::{TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use manyfold_storage::MemoryStorage;
+
+    use super::*;
+
+    const CHAIN_ID: u64 = 4242;
+
+    fn transfer(from: &DevAccount, nonce: u64, max_fee: u128, tip: u128) -> Bytes {
+        let tx = TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: tip,
+            to: TxKind::Call(Address::repeat_byte(0x42)),
+            value: U256::from(1u64),
+            ..Default::default()
+        };
+        TxEnvelope::from(from.sign(tx)).encoded_2718().into()
+    }
+
+    fn pending_rows(storage: &dyn Storage) -> Vec<B256> {
+        let mut rows: Vec<B256> = storage
+            .scan::<Pending>()
+            .unwrap()
+            .into_iter()
+            .map(|(h, _)| B256::from(h))
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    fn timed() -> EmbeddedConfig {
+        EmbeddedConfig::new(CHAIN_ID).with_block_time(BlockTime::Every(Duration::from_secs(3600)))
+    }
+
+    #[test]
+    fn a_replaced_transaction_leaves_the_persisted_pool() {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let chain = EmbeddedChain::open(storage.clone(), timed()).unwrap();
+        let a = chain.dev_accounts()[0].clone();
+        let gwei = 1_000_000_000;
+        let first = chain.send_raw(&transfer(&a, 0, 10 * gwei, gwei)).unwrap();
+        let second = chain
+            .send_raw(&transfer(&a, 0, 20 * gwei, 2 * gwei))
+            .unwrap();
+        assert_eq!(
+            pending_rows(&*storage),
+            vec![second],
+            "one row: the replacement's"
+        );
+        drop(chain);
+        let chain = EmbeddedChain::open(storage.clone(), timed()).unwrap();
+        assert_eq!(chain.pool_len(), 1);
+        assert_eq!(chain.tx_status(second).unwrap(), TxStatus::Pending);
+        assert_ne!(chain.tx_status(first).unwrap(), TxStatus::Pending);
+    }
+
+    #[test]
+    fn evicted_and_expired_transactions_leave_the_persisted_pool() {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let mut config = timed();
+        config.pool_capacity = 2;
+        let chain = EmbeddedChain::open(storage.clone(), config.clone()).unwrap();
+        let (a, b) = (
+            chain.dev_accounts()[0].clone(),
+            chain.dev_accounts()[1].clone(),
+        );
+        let gwei = 1_000_000_000;
+        let a2 = chain.send_raw(&transfer(&a, 2, 10 * gwei, gwei)).unwrap();
+        let a3 = chain.send_raw(&transfer(&a, 3, 10 * gwei, gwei)).unwrap();
+        let b0 = chain.send_raw(&transfer(&b, 0, 10 * gwei, gwei)).unwrap();
+        assert_eq!(chain.tx_status(a3).unwrap(), TxStatus::Dropped, "evicted");
+        let mut expected = vec![a2, b0];
+        expected.sort();
+        assert_eq!(pending_rows(&*storage), expected);
+        drop(chain);
+
+        // With no lifetime, the next block drops the gapped one, row and all.
+        config.pool_lifetime = Duration::ZERO;
+        let chain = EmbeddedChain::open(storage.clone(), config.clone()).unwrap();
+        chain.mine().unwrap();
+        assert!(matches!(
+            chain.tx_status(b0).unwrap(),
+            TxStatus::Mined { .. }
+        ));
+        assert_eq!(chain.tx_status(a2).unwrap(), TxStatus::Dropped, "expired");
+        assert_eq!(chain.pool_len(), 0);
+        assert!(pending_rows(&*storage).is_empty());
     }
 }

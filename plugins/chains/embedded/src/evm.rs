@@ -11,6 +11,7 @@ use manyfold_prover::PinnedVk;
 use manyfold_storage::{Storage, StorageExt};
 use revm::bytecode::Bytecode;
 use revm::context::{BlockEnv, CfgEnv, Context, Evm, TxEnv};
+use revm::context_interface::cfg::GasParams;
 use revm::context_interface::ContextTr;
 use revm::database::CacheDB;
 use revm::database_interface::{DBErrorMarker, DatabaseRef};
@@ -260,4 +261,25 @@ pub(crate) fn call_env(
         chain_id: None,
         ..TxEnv::default()
     }
+}
+
+/// A transaction's intrinsic gas under [`SPEC`], as revm charges it before execution:
+/// 21,000, 32,000 more for a creation, calldata, access list and init code words, or
+/// EIP-7623's calldata floor when that is higher. A gas limit below it can never run.
+pub(crate) fn intrinsic_gas(tx: &TxEnvelope) -> u64 {
+    let (accounts, keys) = tx.access_list().map_or((0, 0), |list| {
+        (
+            list.len() as u64,
+            list.iter().map(|item| item.storage_keys.len() as u64).sum(),
+        )
+    });
+    let gas = GasParams::new_spec(SPEC).initial_tx_gas(
+        tx.input(),
+        tx.kind().is_create(),
+        accounts,
+        keys,
+        0,
+        None,
+    );
+    gas.initial_total_gas().max(gas.floor_gas())
 }

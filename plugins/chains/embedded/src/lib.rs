@@ -26,7 +26,7 @@ mod standalone;
 mod tables;
 mod view;
 
-pub use chain::{Call, EmbeddedChain, MinerHandle, SUGGESTED_TIP};
+pub use chain::{Call, EmbeddedChain, MinerHandle, MAX_ESTIMATE_RUNS, SUGGESTED_TIP};
 pub use config::{BlockTime, EmbeddedConfig, DEV_MNEMONIC};
 pub use dev::{dev_accounts, sign, DevAccount};
 pub use error::EmbeddedError;
@@ -36,3 +36,4 @@ pub use rpc::{serve, RpcLimits};
 pub use standalone::{
     run_standalone, start_standalone, Standalone, StandaloneConfig, StandaloneError,
 };
+pub use view::MAX_FEE_HISTORY;

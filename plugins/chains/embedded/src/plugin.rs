@@ -7,8 +7,8 @@ use std::sync::Arc;
 use alloy_primitives::{Address, Bytes, B256, U256};
 use manyfold_chain::{
     BlockId, BlockRef, Capabilities, Chain, ChainFactory, ChainFees, ChainFuture, ChainReader,
-    ChainSender, ChainSpec, ConfigError, FeeEstimate, Log, LogFilter, PluginSection, Receipt,
-    TxStatus,
+    ChainSender, ChainSpec, ConfigError, FeeEstimate, Finality, Log, LogFilter, PluginSection,
+    Receipt, TxStatus,
 };
 use manyfold_prover::PinnedVk;
 use manyfold_storage::Storage;
@@ -141,6 +141,23 @@ impl PluginKeys {
     }
 }
 
+/// Refuses `finality = N` with N > 0: the chain keeps no historical state, so the nonce
+/// and balance reads the node makes at `latest - N` would all fail. Its blocks are final
+/// when made (it never reorgs): `"finalized"` (or `"safe"`, or 0) is the rule to use.
+fn check_finality(spec: &ChainSpec) -> Result<(), ConfigError> {
+    match spec.finality {
+        Finality::Blocks(n) if n > 0 => Err(ConfigError::InvalidValue {
+            chain: spec.name.clone(),
+            key: "finality".into(),
+            reason: format!(
+                "{n} blocks cannot work on an embedded chain, which keeps the latest state \
+                 only; its blocks are final when made: use \"finalized\""
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The factory of kind `embedded`: `storage_for(chain name)` is the chain's store, and
 /// `verifier` the key the precompile pins (the node's primary needs one). The plugin's
 /// keys are those of [`PluginKeys`]. The factory opens the chain; the node starts its
@@ -165,6 +182,7 @@ where
     O: Fn(&str, &EmbeddedChain, &PluginKeys) + Send + Sync,
 {
     move |spec: &ChainSpec, section: &mut PluginSection| -> Result<Arc<dyn Chain>, ConfigError> {
+        check_finality(spec)?;
         let keys = PluginKeys::take(section)?;
         let chain = EmbeddedChain::open(storage_for(&spec.name), keys.config(verifier.clone()))
             .map_err(|e| ConfigError::Plugin {

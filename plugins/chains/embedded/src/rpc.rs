@@ -12,6 +12,7 @@ use manyfold_chain::{BlockId, BlockTag, ChainError};
 use serde::de::DeserializeOwned;
 
 use crate::chain::{Call, EmbeddedChain};
+use crate::error::EmbeddedError;
 
 /// Limits on what the server accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,14 @@ pub(crate) fn rpc_error(e: ChainError) -> ErrorObjectOwned {
         | ChainError::Unsupported(m) => ErrorObjectOwned::owned(SERVER_ERROR, m, None::<()>),
         ChainError::AlreadyKnown => {
             ErrorObjectOwned::owned(SERVER_ERROR, "already known", None::<()>)
+        }
+        ChainError::Other(e)
+            if matches!(
+                e.downcast_ref::<EmbeddedError>(),
+                Some(EmbeddedError::InvalidParams(_))
+            ) =>
+        {
+            ErrorObjectOwned::owned(INVALID_PARAMS, e.to_string(), None::<()>)
         }
         other => ErrorObjectOwned::owned(SERVER_ERROR, other.to_string(), None::<()>),
     }

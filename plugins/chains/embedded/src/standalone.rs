@@ -5,12 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use alloy_primitives::{Address, B256};
 use jsonrpsee::server::ServerHandle;
 use manyfold_prover::PinnedVk;
 use manyfold_storage::SledStorage;
 
 use crate::chain::{EmbeddedChain, MinerHandle};
 use crate::config::{BlockTime, EmbeddedConfig, DEV_MNEMONIC};
+use crate::dev::DevAccount;
 use crate::error::EmbeddedError;
 use crate::rpc::{serve, RpcLimits};
 
@@ -139,8 +141,13 @@ pub async fn start_standalone(config: StandaloneConfig) -> Result<Standalone, St
             "dev accounts use the public test mnemonic: their keys are known to everyone"
         );
     }
-    for (i, account) in chain.dev_accounts().iter().enumerate() {
-        tracing::info!(index = i, address = %account.address, secret = %account.secret, "dev account");
+    for line in dev_account_log(&config.mnemonic, chain.dev_accounts()) {
+        match line.secret {
+            Some(secret) => {
+                tracing::info!(index = line.index, address = %line.address, %secret, "dev account")
+            }
+            None => tracing::info!(index = line.index, address = %line.address, "dev account"),
+        }
     }
     Ok(Standalone {
         chain,
@@ -148,6 +155,30 @@ pub async fn start_standalone(config: StandaloneConfig) -> Result<Standalone, St
         server,
         miner,
     })
+}
+
+/// What the start-up log says of one dev account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DevAccountLine {
+    pub(crate) index: usize,
+    pub(crate) address: Address,
+    /// Only for the public [`DEV_MNEMONIC`], whose keys everyone knows (and a developer
+    /// wants to paste into a wallet); a private mnemonic's keys never reach the logs.
+    pub(crate) secret: Option<B256>,
+}
+
+/// The dev account lines a chain with `mnemonic` logs at start.
+pub(crate) fn dev_account_log(mnemonic: &str, accounts: &[DevAccount]) -> Vec<DevAccountLine> {
+    let public = mnemonic == DEV_MNEMONIC;
+    accounts
+        .iter()
+        .enumerate()
+        .map(|(index, account)| DevAccountLine {
+            index,
+            address: account.address,
+            secret: public.then_some(account.secret),
+        })
+        .collect()
 }
 
 /// Runs a standalone chain until `shutdown` completes (for instance
@@ -160,4 +191,34 @@ pub async fn run_standalone(
     shutdown.await;
     running.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dev::dev_accounts;
+
+    #[test]
+    fn secrets_are_logged_only_for_the_public_mnemonic() {
+        let public = dev_accounts(DEV_MNEMONIC, 2).unwrap();
+        let lines = dev_account_log(DEV_MNEMONIC, &public);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].address, public[0].address);
+        assert_eq!(
+            lines[1].secret,
+            Some(public[1].secret),
+            "public keys: shown"
+        );
+
+        let mnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon \
+                        abandon abandon abandon about";
+        let private = dev_accounts(mnemonic, 2).unwrap();
+        let lines = dev_account_log(mnemonic, &private);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1].address, private[1].address);
+        assert!(
+            lines.iter().all(|l| l.secret.is_none()),
+            "a private mnemonic's keys stay out of the logs: {lines:?}"
+        );
+    }
 }

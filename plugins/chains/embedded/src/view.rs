@@ -17,8 +17,9 @@ use crate::chain::{receipt_envelope, EmbeddedChain};
 use crate::error::EmbeddedError;
 use crate::tables::{StoredBlock, StoredReceipt, StoredTx};
 
-/// The most blocks one `eth_feeHistory` reports on.
-pub(crate) const MAX_FEE_HISTORY: u64 = 1024;
+/// The most blocks one `eth_feeHistory` reports on (geth's limit); a larger count is
+/// lowered to it.
+pub const MAX_FEE_HISTORY: u64 = 1024;
 
 fn rpc_log(log: &alloy_primitives::Log, r: &StoredReceipt, index: u64) -> RpcLog {
     RpcLog {
@@ -149,7 +150,10 @@ impl EmbeddedChain {
     }
 
     /// The logs `filter` selects (`eth_getLogs`); ranges beyond the head stop at the head,
-    /// and a block hash that names no block is an error.
+    /// and a block hash that names no block is an error. A range over more than
+    /// [`crate::EmbeddedConfig::max_logs_block_range`] blocks, or more than
+    /// [`crate::EmbeddedConfig::max_logs_results`] matching logs, is refused (clients split
+    /// the range), so one request reads and holds a bounded amount.
     pub fn rpc_logs(&self, filter: &Filter) -> Result<Vec<RpcLog>, ChainError> {
         let (from, to) = match filter.block_option {
             FilterBlockOption::Range {
@@ -166,10 +170,19 @@ impl EmbeddedChain {
                 (n, n)
             }
         };
+        let config = self.config();
+        // Counted up to the head: a range past it reads nothing there.
+        let to = to.min(self.head().number);
+        if to >= from && to - from >= config.max_logs_block_range {
+            return Err(EmbeddedError::LogsRangeTooLarge(config.max_logs_block_range).into());
+        }
         let mut out = Vec::new();
         for (number, block) in self.block_logs(from, to)? {
             for l in block.logs {
                 if filter.matches(&l.log) {
+                    if out.len() == config.max_logs_results {
+                        return Err(EmbeddedError::TooManyLogs(config.max_logs_results).into());
+                    }
                     out.push(RpcLog {
                         inner: l.log,
                         block_hash: Some(block.block_hash),
@@ -187,14 +200,20 @@ impl EmbeddedChain {
     }
 
     /// Base fees and gas used ratios of the `count` blocks up to `newest`
-    /// (`eth_feeHistory`), with the next block's base fee last. Rewards are zeros: tips
-    /// only order transactions here.
+    /// (`eth_feeHistory`; at most [`MAX_FEE_HISTORY`] blocks), with the next block's base
+    /// fee last. Rewards are zeros: tips only order transactions here. As geth, the reward
+    /// percentiles must be at most [`crate::EmbeddedConfig::max_fee_history_percentiles`],
+    /// within 0 to 100 and strictly increasing, else an error: the rewards' size is their number
+    /// times the block count.
     pub fn fee_history(
         &self,
         count: u64,
         newest: BlockNumberOrTag,
         percentiles: Option<&[f64]>,
     ) -> Result<FeeHistory, ChainError> {
+        if let Some(p) = percentiles {
+            check_percentiles(p, self.config().max_fee_history_percentiles)?;
+        }
         let head = self.head().number;
         let newest = self.resolve_number(newest).min(head);
         let count = count.min(MAX_FEE_HISTORY).min(newest + 1);
@@ -229,4 +248,30 @@ impl EmbeddedChain {
             reward: percentiles.map(|p| vec![vec![0; p.len()]; count as usize]),
         })
     }
+}
+
+/// Refuses reward percentiles geth refuses: more than `max`, outside 0 to 100 (or not a
+/// number), or not strictly increasing.
+fn check_percentiles(percentiles: &[f64], max: usize) -> Result<(), EmbeddedError> {
+    if percentiles.len() > max {
+        return Err(EmbeddedError::InvalidParams(format!(
+            "{} reward percentiles, at most {max}",
+            percentiles.len()
+        )));
+    }
+    for (i, p) in percentiles.iter().enumerate() {
+        if !(0.0..=100.0).contains(p) {
+            return Err(EmbeddedError::InvalidParams(format!(
+                "invalid reward percentile {p}: must be within 0 and 100"
+            )));
+        }
+        // Strictly, as geth: a repeated percentile asks for nothing new.
+        if i > 0 && *p <= percentiles[i - 1] {
+            return Err(EmbeddedError::InvalidParams(format!(
+                "invalid reward percentile {p}: not above the previous {}",
+                percentiles[i - 1]
+            )));
+        }
+    }
+    Ok(())
 }

@@ -14,15 +14,12 @@ use alloy_sol_types::{SolCall, SolValue};
 use common::*;
 use manyfold_chain::{BlockId, BlockTag, CallRequest, Chain};
 use manyfold_chain_embedded::{EmbeddedChain, EmbeddedConfig};
-use manyfold_circuits::StepWitness;
 use manyfold_contracts::bindings::{Artifact, PrecompileVerifier};
 use manyfold_precompile::VERIFY_GAS;
-use manyfold_prover::params::load_or_setup;
-use manyfold_prover::{BlockProof, Folding, PinnedVk, PtauSource};
-use manyfold_state::L2State;
+use manyfold_prover::testing::{devnet_params, noop_block};
+use manyfold_prover::{BlockProof, PinnedVk};
 use manyfold_storage::MemoryStorage;
 use manyfold_types::block::fr_to_b256;
-use manyfold_types::{ChainSet, Fr, Op};
 
 const CHAIN_ID: u64 = 31_337;
 
@@ -32,22 +29,8 @@ fn fixture() -> &'static (Arc<PinnedVk>, BlockProof) {
     FIXTURE.get_or_init(|| {
         // The prover tests' devnet parameters, cached under cargo's target tmp dir.
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manyfold-prover-devnet");
-        let chains = ChainSet::local(1);
-        let params = load_or_setup(
-            &root.join("params"),
-            &PtauSource::InsecureDevnet(root.join("ptau")),
-            &chains,
-        )
-        .unwrap();
-        let mut state = L2State::new(chains);
-        let mut folding = Folding::new(state.root(), Fr::from(0u64));
-        let witness = StepWitness::build(&state, &Op::Noop);
-        state.apply(&Op::Noop).unwrap();
-        folding.fold(&params, witness).unwrap();
-        folding
-            .flush(&params, StepWitness::build(&state, &Op::Noop))
-            .unwrap();
-        let proof = folding.compress(&params).unwrap();
+        let params = devnet_params(&root, 1);
+        let proof = noop_block(&params).proof;
         (Arc::new(PinnedVk::new(params.vk)), proof)
     })
 }
