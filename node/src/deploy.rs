@@ -167,8 +167,10 @@ pub struct DeployedChain {
 impl Deployment {
     /// Reads a deployment file.
     pub fn read(path: &Path) -> Result<Self, DeployError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| DeployError::File(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => DeployError::Missing(path.display().to_string()),
+            _ => DeployError::File(format!("{}: {e}", path.display())),
+        })?;
         serde_json::from_str(&text)
             .map_err(|e| DeployError::File(format!("{}: {e}", path.display())))
     }
@@ -236,9 +238,12 @@ pub enum DeployError {
     /// The deploy store failed.
     #[error("deploy store: {0}")]
     Storage(#[from] manyfold_storage::StorageError),
-    /// The deployment file.
+    /// The deployment file could not be read, written or parsed.
     #[error("deployment file {0}")]
     File(String),
+    /// There is no deployment file.
+    #[error("no deployment file at {0}")]
+    Missing(String),
 }
 
 /// The plan of one chain, recorded before its first step is stored.
@@ -246,7 +251,8 @@ struct Plans;
 
 impl Table for Plans {
     const NAME: &'static str = "deploy.plans";
-    /// The chain's name.
+    /// The EVM chain id and the deployer, as the durable sender's namespace: not the
+    /// chain's name, which an operator may change between runs.
     type Key = Vec<u8>;
     type Value = RecordedPlan;
 }
@@ -429,9 +435,14 @@ fn plan_digest(steps: &[Step]) -> B256 {
 
 /// Deploys on one chain (resuming what a previous run left), waiting until every step is
 /// final under the chain's rule. Returns its contracts.
+///
+/// `in_file` says whether the deployment file already records this chain (by EVM chain
+/// id): without the plan that deployed it in `store`, deploying again would deploy twice,
+/// so it is refused.
 pub async fn deploy_chain(
     store: Arc<dyn Storage>,
     built: &BuiltChain,
+    in_file: bool,
     signer: Arc<dyn TxSigner>,
     config: &DeployConfig,
     genesis: &Genesis,
@@ -465,7 +476,8 @@ pub async fn deploy_chain(
         .await
         .map_err(sender_err)?;
 
-    let recorded = store.get::<Plans>(&name.as_bytes().to_vec())?;
+    let plan_key = [&evm_chain_id.to_be_bytes()[..], deployer.as_slice()].concat();
+    let recorded = store.get::<Plans>(&plan_key)?;
     let base_nonce = recorded.map_or(sender.status().next_nonce, |r| r.base_nonce);
     let steps = plan(config, genesis, &name, id, deployer, base_nonce)?;
     let digest = plan_digest(&steps);
@@ -477,10 +489,16 @@ pub async fn deploy_chain(
             })
         }
         Some(_) => tracing::info!(chain = %name, base_nonce, "continuing a deployment"),
+        None if in_file => {
+            return Err(DeployError::Config(format!(
+                "chain `{name}` (EVM chain id {evm_chain_id}) is already in the deployment file, but the deploy store has no plan for it: refusing to deploy twice (restore {}'s deploy store, or remove the chain from the deployment file to deploy anew)",
+                "the data directory"
+            )))
+        }
         None => {
             let mut batch = WriteBatch::new();
             batch.put::<Plans>(
-                &name.as_bytes().to_vec(),
+                &plan_key,
                 &RecordedPlan { base_nonce, digest },
             );
             store.commit(batch)?;
@@ -499,6 +517,18 @@ pub async fn deploy_chain(
                 })
             }
             None => {}
+        }
+        // Checked before storing: a request stored at another nonce would stay there and
+        // be sent, whatever this run decides next.
+        let next = sender.status().next_nonce;
+        if next != nonce {
+            return Err(DeployError::StepFailed {
+                chain: name,
+                step: step.label.clone(),
+                reason: format!(
+                    "planned at nonce {nonce}, but the deployer's next nonce is {next}: was the deployer key used elsewhere since the plan was made?"
+                ),
+            });
         }
         let got = sender.enqueue(step.tx.clone()).map_err(sender_err)?;
         if got != TxId(nonce) {
@@ -630,24 +660,62 @@ pub async fn deploy_all(
                 output.display()
             )))
         }
-        Err(_) => Deployment {
+        Err(DeployError::Missing(_)) => Deployment {
             verifying_key_digest,
             genesis_state_root: genesis.state_root,
             chains: BTreeMap::new(),
         },
+        // A file that exists but cannot be read is not overwritten: it may be all that
+        // records a deployment.
+        Err(e) => return Err(e),
     };
+    // One durable sender (and one plan) per (EVM chain id, deployer): two configured
+    // chains answering the same id would share a nonce space.
+    let mut ids = BTreeMap::new();
+    for built in chains {
+        let id = built
+            .chain
+            .chain_id()
+            .await
+            .map_err(|e| DeployError::Sender {
+                chain: built.spec.name.clone(),
+                source: SenderError::Chain(e),
+            })?;
+        if let Some(other) = ids.insert(id, built.spec.name.clone()) {
+            return Err(DeployError::Config(format!(
+                "chains `{other}` and `{}` both report EVM chain id {id}",
+                built.spec.name
+            )));
+        }
+    }
     let mut order: Vec<&BuiltChain> = chains.iter().collect();
     order.sort_by_key(|c| (!c.spec.primary, c.spec.id));
     for built in order {
+        let evm_chain_id = ids
+            .iter()
+            .find(|(_, name)| **name == built.spec.name)
+            .map(|(id, _)| *id)
+            .expect("every chain's id was read");
+        let earlier: Vec<String> = deployment
+            .chains
+            .iter()
+            .filter(|(_, d)| d.evm_chain_id == evm_chain_id)
+            .map(|(name, _)| name.clone())
+            .collect();
         let deployed = deploy_chain(
             store.clone(),
             built,
+            !earlier.is_empty(),
             signer.clone(),
             config,
             &genesis,
             &mut progress,
         )
         .await?;
+        // A chain renamed since: its record moves to the new name.
+        for name in earlier {
+            deployment.chains.remove(&name);
+        }
         deployment.chains.insert(built.spec.name.clone(), deployed);
         deployment.write(output)?;
     }
@@ -812,6 +880,19 @@ mod tests {
             plan_digest(&plan(&other_committee, &genesis, "side", 1, deployer, 0).unwrap()),
             "a changed configuration is a changed plan"
         );
+    }
+
+    #[test]
+    fn a_missing_file_is_not_a_broken_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deployment.json");
+        assert!(matches!(
+            Deployment::read(&path),
+            Err(DeployError::Missing(_))
+        ));
+        std::fs::write(&path, "{ not json").unwrap();
+        // deploy_all refuses to run over it rather than start a fresh record.
+        assert!(matches!(Deployment::read(&path), Err(DeployError::File(_))));
     }
 
     #[test]

@@ -103,15 +103,7 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     .start_supervised();
 
     let prover = if config.prover.enabled {
-        let ptau = config
-            .prover
-            .ptau_source(&config.data_dir)
-            .map_err(NodeError::Prover)?;
-        let params_dir = config
-            .prover
-            .params_dir
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("params"));
+        let (ptau, params_dir) = params_source(config)?;
         Some(
             ProverActor::new(
                 config.prover.clone(),
@@ -167,12 +159,10 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     })
 }
 
-/// The prover's parameters for a rollup over `chains` chains: loaded from the cache, or set
-/// up (minutes) and cached. The circuit's shape depends on the number of chains only.
-pub(crate) fn load_params(
+/// Where the powers of tau come from, and where parameters are cached.
+fn params_source(
     config: &NodeConfig,
-    chains: usize,
-) -> Result<manyfold_prover::Params, NodeError> {
+) -> Result<(manyfold_prover::PtauSource, std::path::PathBuf), NodeError> {
     let ptau = config
         .prover
         .ptau_source(&config.data_dir)
@@ -182,6 +172,16 @@ pub(crate) fn load_params(
         .params_dir
         .clone()
         .unwrap_or_else(|| config.data_dir.join("params"));
+    Ok((ptau, params_dir))
+}
+
+/// The prover's parameters for a rollup over `chains` chains: loaded from the cache, or set
+/// up (minutes) and cached. The circuit's shape depends on the number of chains only.
+pub(crate) fn load_params(
+    config: &NodeConfig,
+    chains: usize,
+) -> Result<manyfold_prover::Params, NodeError> {
+    let (ptau, params_dir) = params_source(config)?;
     manyfold_prover::params::load_or_setup(
         &params_dir,
         &ptau,

@@ -193,11 +193,63 @@ async fn a_failed_deployment_continues_and_never_deploys_twice() {
         .unwrap();
     assert_eq!((hub.evm_chain_id, hub.settlement), (1337, primary));
 
+    // The secondary renamed: the same deployment continues under the new name, nothing is
+    // sent again.
+    let mut renamed = config.clone();
+    let section = renamed.chains.remove("side").unwrap();
+    renamed.chains.insert("side2".into(), section);
+    let token = renamed.deploy.tokens[0].chains.remove("side").unwrap();
+    renamed.deploy.tokens[0]
+        .chains
+        .insert("side2".into(), token);
+    let moved = manyfold_node::deploy::run(&renamed, |_, _, _| {})
+        .await
+        .unwrap();
+    assert_eq!(moved.chains["side2"], deployment.chains["side"]);
+    assert!(!moved.chains.contains_key("side"));
+    assert_eq!(anvil.nonce(DEPLOYER).await, 2, "a rename deploys nothing");
+
     // A changed configuration is refused rather than deployed anew.
-    let mut changed = config.clone();
+    let mut changed = renamed.clone();
     changed.deploy.committee = vec![Address::repeat_byte(5)];
     let err = manyfold_node::deploy::run(&changed, |_, _, _| {})
         .await
         .unwrap_err();
     assert!(matches!(err, DeployError::PlanChanged { .. }), "{err}");
+
+    // The deploy store lost while the deployment file survives: refused, not redeployed.
+    std::fs::remove_dir_all(config.data_dir.join("deploy")).unwrap();
+    let err = manyfold_node::deploy::run(&renamed, |_, _, _| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("refusing to deploy twice"),
+        "{err}"
+    );
+    assert_eq!(hub_reads(&config, primary).await.0, 4);
+    assert_eq!(anvil.nonce(DEPLOYER).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_chains_answering_one_evm_chain_id_are_refused_before_anything_is_sent() {
+    std::env::set_var(KEY_VAR, DEPLOYER_KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let anvil = Chain(Anvil::start(&[]));
+    let mut config = load(dir.path(), &anvil);
+    let mut twin = config.chains["side"].clone();
+    twin["id"] = 2.into();
+    config.chains.insert("twin".into(), twin);
+    let err = manyfold_node::deploy::run(&config, |_, _, _| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("both report EVM chain id 31337"),
+        "{err}"
+    );
+    assert_eq!(anvil.nonce(DEPLOYER).await, 0);
+    assert_eq!(
+        hub_reads(&config, Address::ZERO).await.0,
+        0,
+        "nothing on the primary"
+    );
 }
