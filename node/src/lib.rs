@@ -10,5 +10,6 @@ pub mod config;
 pub mod deploy;
 mod metrics_endpoint;
 mod node;
+pub mod stdout;
 
 pub use node::{run, start, NodeError, RunningNode};

@@ -113,11 +113,20 @@ fn init_logs(log: &str) {
 }
 
 fn main() -> ExitCode {
+    // Before anything else (clap's --help and --version print to stdout, so they come
+    // after): dependencies must never write to the user's stdout.
     let cli = Cli::parse();
+    let mut out = match manyfold_node::stdout::UserOut::reserve() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("error: cannot set up stdout: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (base, common, devnet) = match &cli.command {
         Command::Devnet(common) => (NodeConfig::devnet(), common, true),
         Command::Node { common } => (NodeConfig::default(), common, false),
-        Command::Deploy { common } => return deploy(common),
+        Command::Deploy { common } => return deploy(common, &mut out),
         Command::Chain(args) => return chain(args),
     };
     init_logs(&common.log);
@@ -154,7 +163,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-fn deploy(common: &Common) -> ExitCode {
+fn deploy(common: &Common, out: &mut manyfold_node::stdout::UserOut) -> ExitCode {
     init_logs(&common.log);
     let Some(file) = common.config.as_deref() else {
         eprintln!("error: `manyfold deploy` needs --config FILE (see config/node.toml)");
@@ -183,8 +192,13 @@ fn deploy(common: &Common) -> ExitCode {
                     chain.settlement, chain.from_block
                 );
             }
-            println!("{}", config.deployment_path().display());
-            ExitCode::SUCCESS
+            match out.line(config.deployment_path().display()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: writing to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
