@@ -144,6 +144,32 @@ impl SettlementBlock<'_> {
     }
 }
 
+/// Why the bookkeeping refused a block or a stored state. Nothing changes when it does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BookkeepingError {
+    /// The block is not the next one: blocks are committed in order, each once.
+    #[error("block {got} is not the next to commit after block {last}")]
+    OutOfOrder {
+        /// The last committed block.
+        last: u32,
+        /// The block offered.
+        got: u32,
+    },
+    /// The block has an op for a chain outside the chain set.
+    #[error("block {block} has an op for chain {chain}, outside the {chains} chains settled")]
+    UnknownChain {
+        /// The block.
+        block: u32,
+        /// The chain named.
+        chain: u16,
+        /// How many chains there are.
+        chains: usize,
+    },
+    /// A stored state to resume from does not hold together.
+    #[error("cannot resume: {0}")]
+    Inconsistent(String),
+}
+
 /// One `commitBlocks` entry on the primary and what it makes the contract store.
 #[derive(Debug, Clone)]
 pub struct PrimaryCommit {
@@ -189,9 +215,51 @@ impl PrimaryBookkeeping {
         }
     }
 
+    /// Resumes after `last`, a block the contract stored, from what the settler kept
+    /// with it: the pubdata commitment after it and every chain's sync hash after it.
+    /// Both are checked against `last` (its commitment, and its sync hash, the digest of
+    /// the chains' hashes), so a store that does not match the contract is refused.
+    pub fn resume(
+        chain: ChainId,
+        last: StoredBlock,
+        commitment: Fr,
+        sync_hashes: Vec<B256>,
+    ) -> Result<Self, BookkeepingError> {
+        if fr_to_b256(&commitment) != last.commitment {
+            return Err(BookkeepingError::Inconsistent(format!(
+                "the commitment kept for block {} is not the one it stored",
+                last.block_number
+            )));
+        }
+        if sync_digest(&sync_hashes) != last.sync_hash {
+            return Err(BookkeepingError::Inconsistent(format!(
+                "the sync hashes kept for block {} do not digest to its sync hash",
+                last.block_number
+            )));
+        }
+        if usize::from(chain.get()) >= sync_hashes.len() {
+            return Err(BookkeepingError::Inconsistent(format!(
+                "chain {chain} is outside the {} chains",
+                sync_hashes.len()
+            )));
+        }
+        Ok(Self {
+            chain,
+            last,
+            commitment,
+            sync: SyncHashes(sync_hashes),
+        })
+    }
+
     /// The last committed block.
     pub fn last(&self) -> StoredBlock {
         self.last
+    }
+
+    /// The pubdata commitment after the last committed block (what [`Self::resume`] needs
+    /// besides the block and the sync hashes).
+    pub fn commitment(&self) -> Fr {
+        self.commitment
     }
 
     /// Every chain's sync hash after the last committed block.
@@ -199,26 +267,35 @@ impl PrimaryBookkeeping {
         &self.sync.0
     }
 
-    /// Commits the next block.
-    ///
-    /// # Panics
-    /// If `block` is not the one after the last committed block, or names a chain
-    /// outside the set: callers settle sealed blocks in order, and the state never seals
-    /// an op for an unknown chain, so anything else is a bug.
-    pub fn commit(&mut self, block: &SettlementBlock<'_>) -> PrimaryCommit {
-        assert_eq!(
-            block.number,
-            self.last.block_number + 1,
-            "blocks are committed in order"
-        );
+    /// Commits the next block. A block out of order, or with an op for a chain outside
+    /// the set, is refused and nothing changes.
+    pub fn commit(
+        &mut self,
+        block: &SettlementBlock<'_>,
+    ) -> Result<PrimaryCommit, BookkeepingError> {
+        if Some(block.number) != self.last.block_number.checked_add(1) {
+            return Err(BookkeepingError::OutOfOrder {
+                last: self.last.block_number,
+                got: block.number,
+            });
+        }
+        let mut sync = self.sync.clone();
+        sync.advance(block.number, block.state_root, block.ops)
+            .map_err(|e| match e {
+                manyfold_state::StateError::UnknownChain { chain, chains } => {
+                    BookkeepingError::UnknownChain {
+                        block: block.number,
+                        chain: chain.get(),
+                        chains,
+                    }
+                }
+                other => BookkeepingError::Inconsistent(other.to_string()),
+            })?;
         let previous = self.last;
-        let previous_sync_hashes = self.sync.0.clone();
+        let previous_sync_hashes = std::mem::replace(&mut self.sync, sync).0;
         for op in block.ops {
             self.commitment = extend_commitment(self.commitment, op);
         }
-        self.sync
-            .advance(block.number, block.state_root, block.ops)
-            .expect("a sealed block names only chains of the set");
         self.last = StoredBlock {
             block_number: block.number,
             block_sequence: block.number,
@@ -229,7 +306,7 @@ impl PrimaryBookkeeping {
             sync_hash: sync_digest(&self.sync.0),
             commitment: fr_to_b256(&self.commitment),
         };
-        PrimaryCommit {
+        Ok(PrimaryCommit {
             previous,
             previous_sync_hashes,
             block: Primary::CommitBlockInfo {
@@ -241,7 +318,7 @@ impl PrimaryBookkeeping {
             },
             stored: self.last,
             sync_hashes: self.sync.0.clone(),
-        }
+        })
     }
 }
 
@@ -272,23 +349,33 @@ impl SecondaryBookkeeping {
         }
     }
 
+    /// Resumes after `last`, the last block this chain's contract stored (the contract
+    /// keeps it; nothing else is needed).
+    pub fn resume(chain: ChainId, last: StoredBlock) -> Self {
+        Self { chain, last }
+    }
+
     /// The last committed block.
     pub fn last(&self) -> StoredBlock {
         self.last
     }
 
-    /// Commits the block if it touches this chain; `None` (nothing to send) otherwise.
-    ///
-    /// # Panics
-    /// If `block` is not after the last committed block (a caller's bug, as above).
-    pub fn commit(&mut self, block: &SettlementBlock<'_>) -> Option<SecondaryCommit> {
-        assert!(
-            block.number > self.last.block_number,
-            "blocks are committed in order"
-        );
+    /// Commits the block if it touches this chain; `Ok(None)` (nothing to send)
+    /// otherwise. A block at or below the last committed one is refused and nothing
+    /// changes.
+    pub fn commit(
+        &mut self,
+        block: &SettlementBlock<'_>,
+    ) -> Result<Option<SecondaryCommit>, BookkeepingError> {
+        if block.number <= self.last.block_number {
+            return Err(BookkeepingError::OutOfOrder {
+                last: self.last.block_number,
+                got: block.number,
+            });
+        }
         let ops = ops_hash(self.chain, block.ops);
         if ops == EMPTY {
-            return None;
+            return Ok(None);
         }
         let previous = self.last;
         self.last = StoredBlock {
@@ -301,7 +388,7 @@ impl SecondaryBookkeeping {
             sync_hash: sync_hash(previous.sync_hash, block.number, block.state_root, ops),
             commitment: B256::ZERO,
         };
-        Some(SecondaryCommit {
+        Ok(Some(SecondaryCommit {
             previous,
             block: Secondary::CommitBlockInfo {
                 blockNumber: block.number,
@@ -311,7 +398,7 @@ impl SecondaryBookkeeping {
                 changePubKeySignatures: block.signatures_for(self.chain),
             },
             stored: self.last,
-        })
+        }))
     }
 }
 
@@ -363,8 +450,8 @@ mod tests {
         };
         let mut one = SecondaryBookkeeping::genesis(chain(1), Fr::from(1u64));
         let mut two = SecondaryBookkeeping::genesis(chain(2), Fr::from(1u64));
-        let commit = one.commit(&block).expect("chain 1 is touched");
-        assert!(two.commit(&block).is_none(), "chain 2 is not");
+        let commit = one.commit(&block).unwrap().expect("chain 1 is touched");
+        assert!(two.commit(&block).unwrap().is_none(), "chain 2 is not");
         assert_eq!(
             commit.block.pubdata,
             Bytes::from(withdraw(1).encode().to_vec())
@@ -373,7 +460,7 @@ mod tests {
         assert_eq!(commit.stored.block_number, 1);
 
         let mut primary = PrimaryBookkeeping::genesis(chain(0), 3, Fr::from(1u64), Fr::from(0u64));
-        let p = primary.commit(&block);
+        let p = primary.commit(&block).unwrap();
         assert_eq!(
             p.sync_hashes[1], commit.stored.sync_hash,
             "the primary expects chain 1's own sync hash"
@@ -384,5 +471,122 @@ mod tests {
             block.ops_for(chain(0)),
             Bytes::from(withdraw(0).encode().to_vec())
         );
+    }
+
+    #[test]
+    fn out_of_order_blocks_and_unknown_chains_are_refused_and_change_nothing() {
+        let ops = [withdraw(1)];
+        let at = |number| SettlementBlock {
+            number,
+            timestamp: 10,
+            state_root: Fr::from(7u64),
+            ops: &ops,
+            change_pubkey_signatures: &[],
+        };
+        let mut primary = PrimaryBookkeeping::genesis(chain(0), 2, Fr::from(1u64), Fr::from(0u64));
+        let before = (
+            primary.last(),
+            primary.commitment(),
+            primary.sync_hashes().to_vec(),
+        );
+        assert_eq!(
+            primary.commit(&at(2)).unwrap_err(),
+            BookkeepingError::OutOfOrder { last: 0, got: 2 }
+        );
+        let foreign = [withdraw(5)];
+        let err = primary
+            .commit(&SettlementBlock {
+                ops: &foreign,
+                ..at(1)
+            })
+            .unwrap_err();
+        assert_eq!(
+            err,
+            BookkeepingError::UnknownChain {
+                block: 1,
+                chain: 5,
+                chains: 2
+            }
+        );
+        assert_eq!(
+            (
+                primary.last(),
+                primary.commitment(),
+                primary.sync_hashes().to_vec()
+            ),
+            before,
+            "a refused block changes nothing"
+        );
+        primary.commit(&at(1)).unwrap();
+        assert!(matches!(
+            primary.commit(&at(1)),
+            Err(BookkeepingError::OutOfOrder { last: 1, got: 1 })
+        ));
+
+        let mut secondary = SecondaryBookkeeping::genesis(chain(1), Fr::from(1u64));
+        secondary.commit(&at(3)).unwrap().unwrap();
+        let last = secondary.last();
+        assert!(secondary.commit(&at(3)).is_err());
+        assert!(secondary.commit(&at(2)).is_err());
+        assert_eq!(secondary.last(), last);
+    }
+
+    #[test]
+    fn bookkeeping_resumed_from_stored_state_goes_on_like_the_original() {
+        let first = [withdraw(1), OpPubdata::Noop];
+        let second = [withdraw(0), withdraw(1)];
+        let block = |number, ops| SettlementBlock {
+            number,
+            timestamp: 10 * u64::from(number),
+            state_root: Fr::from(u64::from(number) + 7),
+            ops,
+            change_pubkey_signatures: &[],
+        };
+        let mut primary = PrimaryBookkeeping::genesis(chain(0), 2, Fr::from(1u64), Fr::from(0u64));
+        let mut secondary = SecondaryBookkeeping::genesis(chain(1), Fr::from(1u64));
+        primary.commit(&block(1, &first)).unwrap();
+        secondary.commit(&block(1, &first)).unwrap();
+
+        let mut resumed = PrimaryBookkeeping::resume(
+            chain(0),
+            primary.last(),
+            primary.commitment(),
+            primary.sync_hashes().to_vec(),
+        )
+        .unwrap();
+        let mut resumed_secondary = SecondaryBookkeeping::resume(chain(1), secondary.last());
+        let a = primary.commit(&block(2, &second)).unwrap();
+        let b = resumed.commit(&block(2, &second)).unwrap();
+        assert_eq!((a.stored, a.sync_hashes), (b.stored, b.sync_hashes));
+        assert_eq!(
+            secondary
+                .commit(&block(2, &second))
+                .unwrap()
+                .unwrap()
+                .stored,
+            resumed_secondary
+                .commit(&block(2, &second))
+                .unwrap()
+                .unwrap()
+                .stored
+        );
+
+        // What was kept must match the block the contract stored.
+        let mut wrong_hashes = primary.sync_hashes().to_vec();
+        wrong_hashes[1] = B256::repeat_byte(1);
+        assert!(PrimaryBookkeeping::resume(
+            chain(0),
+            primary.last(),
+            primary.commitment(),
+            wrong_hashes
+        )
+        .is_err());
+        assert!(PrimaryBookkeeping::resume(
+            chain(0),
+            primary.last(),
+            Fr::from(42u64),
+            primary.sync_hashes().to_vec()
+        )
+        .is_err());
     }
 }

@@ -249,7 +249,7 @@ mod vectors {
                 ops: &pubdata,
                 change_pubkey_signatures: &eth_signatures,
             };
-            let primary_commit = primary_books.commit(&settlement_block);
+            let primary_commit = primary_books.commit(&settlement_block).unwrap();
             let primary_stored = primary_commit.stored.hash();
             let primary_calldata = Primary::commitBlocksCall {
                 last: primary_commit.previous.into(),
@@ -261,7 +261,7 @@ mod vectors {
             let secondary_stored: Vec<Option<String>> = secondary_books
                 .iter_mut()
                 .map(|books| {
-                    let commit = books.commit(&settlement_block);
+                    let commit = books.commit(&settlement_block).unwrap();
                     secondary_calldata.push(commit.as_ref().map(|c| {
                         let call = Secondary::commitCompressedBlocksCall {
                             last: c.previous.into(),

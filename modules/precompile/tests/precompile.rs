@@ -194,13 +194,15 @@ fn books() -> PrimaryBookkeeping {
 fn commit(chain: &mut Chain, primary: Address, state_root: Fr) -> (StoredBlock, StoredBlock) {
     let fixture = fixture();
     let mut books = books();
-    let commit = books.commit(&SettlementBlock {
-        number: 1,
-        timestamp: 1_700_000_001,
-        state_root,
-        ops: &fixture.ops,
-        change_pubkey_signatures: &[],
-    });
+    let commit = books
+        .commit(&SettlementBlock {
+            number: 1,
+            timestamp: 1_700_000_001,
+            state_root,
+            ops: &fixture.ops,
+            change_pubkey_signatures: &[],
+        })
+        .unwrap();
     let call = Primary::commitBlocksCall {
         last: commit.previous.into(),
         lastSyncHashes: commit.previous_sync_hashes.clone(),

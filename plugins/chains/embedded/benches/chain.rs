@@ -308,13 +308,15 @@ fn commit_run(storage: Arc<dyn Storage>, n: usize) -> Commits {
         let ops: Vec<_> = (0..OPS_PER_COMMIT)
             .map(|_| state.apply(&Op::Noop).unwrap().pubdata)
             .collect();
-        let commit = books.commit(&SettlementBlock {
-            number,
-            timestamp: 1_700_000_000 + u64::from(number),
-            state_root: state.root(),
-            ops: &ops,
-            change_pubkey_signatures: &[],
-        });
+        let commit = books
+            .commit(&SettlementBlock {
+                number,
+                timestamp: 1_700_000_000 + u64::from(number),
+                state_root: state.root(),
+                ops: &ops,
+                change_pubkey_signatures: &[],
+            })
+            .unwrap();
         calls.push(
             Primary::commitBlocksCall {
                 last: commit.previous.into(),
