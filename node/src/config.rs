@@ -241,7 +241,13 @@ impl NodeConfig {
                 "mempool.max_txs and mempool.max_txs_per_account must be at least 1".into(),
             );
         }
-        self.chain_specs()?;
+        if !self.chain_specs()?.is_empty() && self.dev.allow_priority_injection {
+            return bad(
+                "dev.allow_priority_injection must be off when chains are configured: \
+                 their watchers are then the only source of priority ops"
+                    .into(),
+            );
+        }
         if self.prover.enabled {
             self.prover
                 .ptau_source(&self.data_dir)
@@ -408,6 +414,10 @@ mod tests {
             "b": {"kind": "evm", "id": 1, "url": "http://127.0.0.1:1"},
         }));
         config.validate().unwrap();
+        config.dev.allow_priority_injection = true;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("allow_priority_injection"), "{err}");
+        config.dev.allow_priority_injection = false;
 
         let err = config.chain_set(None).unwrap_err().to_string();
         assert!(err.contains("manyfold deploy"), "{err}");
