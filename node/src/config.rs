@@ -430,6 +430,7 @@ mod tests {
             poseidon: None,
             verifier: None,
             from_block: 0,
+            tokens: Vec::new(),
         };
         let mut deployment = crate::deploy::Deployment {
             verifying_key_digest: Default::default(),

@@ -162,6 +162,40 @@ pub struct DeployedChain {
     pub verifier: Option<Address>,
     /// The block of the settlement contract's creation: where watchers start reading.
     pub from_block: u64,
+    /// The tokens registered on it, with their decimals there: what a withdrawal to this
+    /// chain may pay out.
+    #[serde(default)]
+    pub tokens: Vec<DeployedToken>,
+}
+
+/// A token registered on a chain's settlement contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployedToken {
+    /// The L2 token id.
+    pub id: u16,
+    /// The token there (zero for the native coin).
+    pub address: Address,
+    /// Its decimals there.
+    pub decimals: u8,
+}
+
+impl Deployment {
+    /// What each chain can pay out, for the mempool's withdrawal checks.
+    pub fn token_registry(&self) -> manyfold_mempool::TokenRegistry {
+        let mut registry = manyfold_mempool::TokenRegistry::new();
+        for chain in self.chains.values() {
+            let Ok(id) = manyfold_types::ChainId::new(chain.id) else {
+                continue;
+            };
+            for token in &chain.tokens {
+                if let Ok(token_id) = manyfold_types::TokenId::new(token.id) {
+                    registry.register(id, token_id, token.decimals);
+                }
+            }
+        }
+        registry
+    }
 }
 
 impl Deployment {
@@ -615,6 +649,17 @@ pub async fn deploy_chain(
         poseidon: created("deploy PoseidonT5"),
         verifier: created("deploy PrecompileVerifier"),
         from_block: from_block.expect("the settlement contract's step is final"),
+        tokens: config
+            .tokens
+            .iter()
+            .filter_map(|t| {
+                t.chains.get(&name).map(|here| DeployedToken {
+                    id: t.id,
+                    address: here.address,
+                    decimals: here.decimals,
+                })
+            })
+            .collect(),
     };
     tracing::info!(chain = %name, settlement = %deployed.settlement, "deployed");
     Ok(deployed)

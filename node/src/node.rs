@@ -92,8 +92,12 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         .map_err(|e| NodeError::Storage(e.to_string()))?;
 
     let timeout = Duration::from_millis(config.actors.request_timeout_ms);
-    let mempool = MempoolActor::new(config.mempool, storage.clone(), state.clone(), cursor)
-        .start_supervised(timeout);
+    let mut mempool = MempoolActor::new(config.mempool, storage.clone(), state.clone(), cursor);
+    if let Some(deployment) = &deployment {
+        // Withdrawals only of what the destination chain can pay out exactly.
+        mempool = mempool.with_tokens(deployment.token_registry());
+    }
+    let mempool = mempool.start_supervised(timeout);
     let builder = BlockBuilderActor::new(
         config.block,
         storage.clone(),

@@ -10,6 +10,7 @@ use manyfold_state::SharedState;
 use manyfold_storage::{Storage, WriteBatch};
 use manyfold_types::{L2Tx, PriorityOp};
 
+use crate::tokens::TokenRegistry;
 use crate::{persist, Candidate, Mempool, MempoolConfig, MempoolError, PriorityCursor};
 
 /// Submit an L2 transaction; answered once it is durable.
@@ -56,6 +57,7 @@ pub struct MempoolActor {
     storage: Arc<dyn Storage>,
     state: SharedState,
     cursor: PriorityCursor,
+    tokens: Option<TokenRegistry>,
     pool: Option<Mempool>,
 }
 
@@ -73,8 +75,16 @@ impl MempoolActor {
             storage,
             state,
             cursor,
+            tokens: None,
             pool: None,
         }
+    }
+
+    /// Refuses withdrawals that the destination chain could not pay exactly (a token it
+    /// does not carry, digits below its precision there).
+    pub fn with_tokens(mut self, tokens: TokenRegistry) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// Starts the actor under a supervisor and returns its handle.
@@ -111,7 +121,10 @@ impl Actor for MempoolActor {
             self.storage.as_ref(),
             &state,
         ) {
-            Ok(pool) => {
+            Ok(mut pool) => {
+                if let Some(tokens) = &self.tokens {
+                    pool.set_tokens(tokens.clone());
+                }
                 tracing::info!(
                     txs = pool.tx_count(),
                     priority_ops = pool.priority_count(),

@@ -1,6 +1,6 @@
 use alloy_primitives::B256;
 use manyfold_state::StateError;
-use manyfold_types::{AccountId, ChainId, Nonce};
+use manyfold_types::{AccountId, ChainId, Nonce, TokenId};
 
 /// Why the mempool refused something. A refusal changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +47,28 @@ pub enum MempoolError {
         expected: Nonce,
         /// The transaction's.
         got: Nonce,
+    },
+    /// A withdrawal of a token the destination chain does not carry.
+    #[error(
+        "token {token} is not registered on chain {chain}: a withdrawal there could not be paid"
+    )]
+    TokenNotOnChain {
+        /// The destination chain.
+        chain: ChainId,
+        /// The token.
+        token: TokenId,
+    },
+    /// A withdrawal with digits below the token's precision on the destination chain.
+    #[error("token {token} has {decimals}-decimal precision on chain {chain}: a withdrawal there must be a multiple of {unit} L2 units")]
+    BelowPrecision {
+        /// The destination chain.
+        chain: ChainId,
+        /// The token.
+        token: TokenId,
+        /// Its decimals on that chain.
+        decimals: u8,
+        /// The L2 units of its smallest local unit.
+        unit: u128,
     },
     /// The state's rules refuse the transaction.
     #[error(transparent)]

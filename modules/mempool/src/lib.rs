@@ -18,8 +18,10 @@ mod actor;
 mod error;
 mod persist;
 mod pool;
+mod tokens;
 
 pub use actor::{BlockSealed, MempoolActor, MempoolHandle, MempoolStatus};
 pub use error::MempoolError;
 pub use persist::delete_persisted;
 pub use pool::{Candidate, Mempool, MempoolConfig, PriorityCursor};
+pub use tokens::TokenRegistry;

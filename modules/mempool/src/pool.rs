@@ -9,6 +9,7 @@ use manyfold_types::{
 use serde::{Deserialize, Serialize};
 
 use crate::persist::{self, Entry};
+use crate::tokens::TokenRegistry;
 use crate::MempoolError;
 
 /// Limits of the pool.
@@ -66,6 +67,8 @@ pub struct Mempool {
     priority: VecDeque<(u64, PriorityOp)>,
     cursor: PriorityCursor,
     next_seq: u64,
+    /// What each chain can pay out; `None` checks nothing (a node that settles nowhere).
+    tokens: Option<TokenRegistry>,
 }
 
 impl Mempool {
@@ -79,7 +82,13 @@ impl Mempool {
             priority: VecDeque::new(),
             cursor,
             next_seq: 0,
+            tokens: None,
         }
+    }
+
+    /// From now on, refuses withdrawals the destination chain could not pay exactly.
+    pub fn set_tokens(&mut self, tokens: TokenRegistry) {
+        self.tokens = Some(tokens);
     }
 
     /// The pool as persisted in `storage`, revalidated against `state`: entries a block
@@ -140,6 +149,9 @@ impl Mempool {
             return Err(MempoolError::Full {
                 limit: self.config.max_txs,
             });
+        }
+        if let (L2Tx::Withdraw(w), Some(tokens)) = (&tx, &self.tokens) {
+            tokens.check_withdraw(w.body.chain, w.body.token, w.body.amount)?;
         }
         let seq = self.next_seq;
         let hash = self.insert_tx(seq, tx, state)?;

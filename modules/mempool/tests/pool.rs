@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use manyfold_mempool::{Mempool, MempoolConfig, MempoolError};
+use manyfold_mempool::{Mempool, MempoolConfig, MempoolError, TokenRegistry};
 use manyfold_state::testing::{Action, Scenario};
 use manyfold_state::{L2State, StateError};
 use manyfold_storage::{MemoryStorage, Storage, WriteBatch};
@@ -282,4 +282,35 @@ fn admission_right_after_a_block_applied_queued_transactions_sees_the_new_nonce(
         admit(&mut pool, transfer(&s, 0, 1, 1, 2), &state),
         Err(MempoolError::NonceTooLow { .. })
     ));
+}
+
+#[test]
+fn withdrawals_the_destination_cannot_pay_exactly_are_refused_and_not_pooled() {
+    let (s, state) = world();
+    let withdraw = |chain: u16, amount: u128| {
+        L2Tx::Withdraw(
+            manyfold_types::Withdraw {
+                account: id(0),
+                chain: ChainId::new(chain).unwrap(),
+                token: token(),
+                amount: Amount(amount),
+                to: s.users[0].address,
+                nonce: Nonce(1),
+            }
+            .sign(&s.users[0].l2),
+        )
+    };
+    let mut pool = Mempool::new(MempoolConfig::default(), BTreeMap::new());
+    // Token 0 is on chain 0 only, with one decimal fewer than L2: a unit of 10.
+    let mut tokens = TokenRegistry::new();
+    tokens.register(ChainId::new(0).unwrap(), token(), 17);
+    pool.set_tokens(tokens);
+
+    let err = admit(&mut pool, withdraw(1, 10), &state).unwrap_err();
+    assert!(matches!(err, MempoolError::TokenNotOnChain { .. }), "{err}");
+    let err = admit(&mut pool, withdraw(0, 15), &state).unwrap_err();
+    assert!(err.to_string().contains("multiple of 10"), "{err}");
+    assert_eq!(pool.tx_count(), 0, "refusals pool nothing");
+    admit(&mut pool, withdraw(0, 20), &state).unwrap();
+    assert_eq!(pool.tx_count(), 1);
 }

@@ -60,7 +60,7 @@ pub fn from_mempool(e: MempoolError) -> ErrorObjectOwned {
         Duplicate(_) | DuplicatePriority { .. } => codes::DUPLICATE,
         NonceTooLow { .. } | NonceGap { .. } => codes::BAD_NONCE,
         Rejected(s) => state_code(s),
-        PriorityGap { .. } => codes::INVALID_OP,
+        PriorityGap { .. } | TokenNotOnChain { .. } | BelowPrecision { .. } => codes::INVALID_OP,
         Storage(_) | Unavailable(_) => codes::UNAVAILABLE,
     };
     error(code, e.to_string())
