@@ -165,6 +165,15 @@ async fn a_failed_deployment_continues_and_never_deploys_twice() {
         (1, 31337, false)
     );
     assert_eq!(side.settlement, DEPLOYER.create(0));
+    assert_eq!(
+        side.tokens,
+        [manyfold_node::deploy::DeployedToken {
+            id: 0,
+            address: Address::ZERO,
+            decimals: 18
+        }],
+        "the deployment records what each chain can pay out"
+    );
     assert!(anvil.code_len(side.settlement).await > 1000);
     assert_eq!(
         anvil.nonce(DEPLOYER).await,
