@@ -8,9 +8,6 @@
 //!   proofs: a secondary chain.
 //! - [`factory`] builds one per `[chains.NAME]` section of `kind = "evm"` ([`EvmConfig`]
 //!   lists the keys), checking the endpoint's chain id and loading the signer at build time.
-//! - [`LogPoller`] reads a filter's logs up to a chain's finality rule with a durable
-//!   cursor, and detects reorgs of blocks it consumed (for the node's chain watchers; it
-//!   works over any [`manyfold_chain::ChainReader`]).
 //! - [`SignerSource`] reads a sending key from a private key file or an environment
 //!   variable, for [`manyfold_sender::DurableSender`].
 //!
@@ -21,7 +18,6 @@ mod config;
 mod errors;
 mod factory;
 mod health;
-mod poller;
 mod signer;
 mod transport;
 
@@ -29,7 +25,4 @@ pub use chain::{redacted, EvmChain, EvmError};
 pub use config::{EvmConfig, KEYS, KIND};
 pub use errors::RpcFailure;
 pub use factory::{factory, EvmFactory};
-pub use poller::{
-    Cursor, LogBatch, LogCursors, LogPoller, PollEvent, PollerError, PollerOptions, Reorg,
-};
 pub use signer::{SignerSource, SignerSourceError};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use manyfold_chain::{BlockId, ChainReader, Finality, LogFilter};
-use manyfold_chain_evm::{LogPoller, PollEvent, PollerError, PollerOptions};
 use manyfold_storage::{SledStorage, Storage};
+use manyfold_watcher::{LogPoller, PollEvent, PollerError, PollerOptions};
 use serde_json::json;
 
 fn open(
