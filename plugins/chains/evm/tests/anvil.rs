@@ -34,7 +34,15 @@ async fn reads_heads_blocks_accounts_calls_receipts_and_logs() {
     let reverter = anvil.deploy(&reverter()).await;
     let mut sent = Vec::new();
     for i in 0..3u8 {
-        sent.push(anvil.send_from(a0, Some(emitter), &[i; 32]).await);
+        let hash = anvil.send_from(a0, Some(emitter), &[i; 32]).await;
+        // anvil may answer before it has mined the transaction; the next one would then
+        // share its block. Wait for each, so that each has a block of its own.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while chain.receipt(hash).await.unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "{hash} never mined");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        sent.push(hash);
     }
     anvil.mine(2).await;
     // anvil answers `anvil_mine` before every reader sees the new head (rarely, but it
