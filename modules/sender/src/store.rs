@@ -14,8 +14,7 @@
 use std::sync::Arc;
 
 use alloy_primitives::{Address, Bytes, B256, U256};
-use manyfold_storage::{Codec, CodecError, Order, Storage, StorageExt, Table, WriteBatch};
-use serde::de::DeserializeOwned;
+use manyfold_storage::{Order, Storage, StorageExt, Table, WriteBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -32,20 +31,7 @@ pub fn namespace(chain_id: u64, sender: Address) -> Namespace {
     ns
 }
 
-/// A value stored as JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Json<T>(pub T);
-
-impl<T: Serialize + DeserializeOwned> Codec for Json<T> {
-    fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.0).expect("sender records serialise")
-    }
-    fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        serde_json::from_slice(bytes)
-            .map(Json)
-            .map_err(|e| CodecError::Invalid(e.to_string()))
-    }
-}
+pub use manyfold_storage::Json;
 
 /// Every request, by nonce.
 pub struct Requests;

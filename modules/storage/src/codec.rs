@@ -199,3 +199,21 @@ mod tests {
         );
     }
 }
+
+/// A value stored as its JSON encoding: for records whose layout may grow (every field a
+/// serde field), where a fixed-width encoding would be brittle. Not for keys: JSON does
+/// not sort like the values it encodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Codec for Json<T> {
+    fn encode(&self) -> Vec<u8> {
+        // Serialising plain records cannot fail (no maps with non-string keys).
+        serde_json::to_vec(&self.0).expect("stored records serialise")
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        serde_json::from_slice(bytes)
+            .map(Json)
+            .map_err(|e| CodecError::Invalid(e.to_string()))
+    }
+}

@@ -24,7 +24,7 @@ pub mod testing;
 
 use std::ops::{Bound, RangeBounds};
 
-pub use codec::{Codec, CodecError, OrderedKey};
+pub use codec::{Codec, CodecError, Json, OrderedKey};
 pub use error::{Result, StorageError};
 pub use memory::MemoryStorage;
 pub use sled_backend::SledStorage;

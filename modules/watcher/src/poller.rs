@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use alloy_primitives::B256;
 use manyfold_chain::{BlockId, BlockRef, ChainError, ChainReader, Finality, Log, LogFilter};
-use manyfold_storage::{Codec, CodecError, Storage, StorageError, StorageExt, Table, WriteBatch};
+use manyfold_storage::{Json, Storage, StorageError, StorageExt, Table, WriteBatch};
 use serde::{Deserialize, Serialize};
 
 /// Where a [`LogPoller`] stands: the next block to read and the hashes of recently
@@ -20,16 +20,6 @@ pub struct Cursor {
     pub recent: BTreeMap<u64, B256>,
 }
 
-impl Codec for Cursor {
-    fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a cursor serialises")
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        serde_json::from_slice(bytes).map_err(|e| CodecError::Invalid(e.to_string()))
-    }
-}
-
 /// The table of every poller's cursor; the key is `chain name ‖ 0x00 ‖ cursor name`.
 #[derive(Debug)]
 pub struct LogCursors;
@@ -37,7 +27,7 @@ pub struct LogCursors;
 impl Table for LogCursors {
     const NAME: &'static str = "evm_log_cursors";
     type Key = Vec<u8>;
-    type Value = Cursor;
+    type Value = Json<Cursor>;
 }
 
 fn cursor_key(chain: &str, cursor: &str) -> Vec<u8> {
@@ -196,10 +186,13 @@ impl LogPoller {
         let chain_name = chain_name.into();
         let cursor_name = cursor_name.into();
         let key = cursor_key(&chain_name, &cursor_name);
-        let cursor = storage.get::<LogCursors>(&key)?.unwrap_or(Cursor {
-            next_block: options.start_block,
-            recent: BTreeMap::new(),
-        });
+        let cursor = storage
+            .get::<LogCursors>(&key)?
+            .map(|j| j.0)
+            .unwrap_or(Cursor {
+                next_block: options.start_block,
+                recent: BTreeMap::new(),
+            });
         let options = PollerOptions {
             max_range: options.max_range.max(1),
             window: options.window.max(1),
@@ -358,7 +351,7 @@ impl LogPoller {
 
     fn persist(&mut self, cursor: Cursor) -> Result<(), PollerError> {
         let mut batch = WriteBatch::new();
-        batch.put::<LogCursors>(&self.key, &cursor);
+        batch.put::<LogCursors>(&self.key, &Json(cursor.clone()));
         self.storage.commit(batch)?;
         metrics::gauge!(
             "manyfold_chain_log_cursor",

@@ -7,7 +7,9 @@ use alloy_primitives::{Address, B256};
 use alloy_sol_types::SolEvent;
 use manyfold_chain::{ChainReader, Finality, Log, LogFilter};
 use manyfold_contracts::bindings::Secondary::PriorityRequestAdded;
-use manyfold_storage::{Codec, CodecError, Storage, StorageError, StorageExt, Table, WriteBatch};
+use manyfold_storage::{
+    Codec, CodecError, Json, Storage, StorageError, StorageExt, Table, WriteBatch,
+};
 use manyfold_types::{AccountId, Amount, ChainId, Deposit, FullExit, PriorityOp, TokenId};
 use serde::{Deserialize, Serialize};
 
@@ -181,16 +183,6 @@ pub struct WatcherState {
     pub stop: Option<Stop>,
 }
 
-impl Codec for WatcherState {
-    fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a watcher state serialises")
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        serde_json::from_slice(bytes).map_err(|e| CodecError::Invalid(e.to_string()))
-    }
-}
-
 /// The table of every watcher's [`WatcherState`]; the key is the chain name.
 #[derive(Debug)]
 pub struct WatcherStates;
@@ -198,7 +190,7 @@ pub struct WatcherStates;
 impl Table for WatcherStates {
     const NAME: &'static str = "watcher_states";
     type Key = Vec<u8>;
-    type Value = WatcherState;
+    type Value = Json<WatcherState>;
 }
 
 /// A committed op, kept to compare re-reads of its serial id with.
@@ -311,6 +303,7 @@ impl PriorityWatcher {
         )?;
         let state = storage
             .get::<WatcherStates>(&config.chain_name.as_bytes().to_vec())?
+            .map(|j| j.0)
             .unwrap_or(WatcherState {
                 next_serial: config.first_serial,
                 stop: None,
@@ -460,7 +453,10 @@ impl PriorityWatcher {
         self.state.stop = Some(stop.clone());
         self.report();
         let mut batch = WriteBatch::new();
-        batch.put::<WatcherStates>(&self.config.chain_name.as_bytes().to_vec(), &self.state);
+        batch.put::<WatcherStates>(
+            &self.config.chain_name.as_bytes().to_vec(),
+            &Json(self.state.clone()),
+        );
         self.storage.commit(batch)?;
         Ok(self.stopped_error(stop))
     }
@@ -495,7 +491,7 @@ impl PriorityWatcher {
             next_serial: batch.next_serial,
             stop: None,
         };
-        write.put::<WatcherStates>(&chain.as_bytes().to_vec(), &state);
+        write.put::<WatcherStates>(&chain.as_bytes().to_vec(), &Json(state.clone()));
         // The watcher's state goes first: a crash before the cursor is written re-reads
         // the batch as duplicates. The other order would re-read it as a gap.
         self.storage.commit(write)?;
@@ -750,10 +746,10 @@ mod tests {
         }
         write.put::<WatcherStates>(
             &b"mock".to_vec(),
-            &WatcherState {
+            &Json(WatcherState {
                 next_serial: 2,
                 stop: None,
-            },
+            }),
         );
         s.storage.commit(write).unwrap();
         drop(w);

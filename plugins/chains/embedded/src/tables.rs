@@ -7,23 +7,9 @@
 use alloy_consensus::Header;
 use alloy_primitives::{Address, Bytes, Log, B256, U256};
 use manyfold_storage::{Codec, CodecError, Table};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// A value stored as JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Json<T>(pub(crate) T);
-
-impl<T: Serialize + DeserializeOwned> Codec for Json<T> {
-    fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.0).expect("records serialise: no maps with non-string keys")
-    }
-    fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        serde_json::from_slice(bytes)
-            .map(Json)
-            .map_err(|e| CodecError::Invalid(e.to_string()))
-    }
-}
+pub(crate) use manyfold_storage::Json;
 
 /// An account's balance, nonce and code hash: 32 + 8 + 32 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
