@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use manyfold_chain::{BuiltChain, ChainRegistry, ChainSpec};
 use manyfold_chain_embedded::{EmbeddedChain, MinerHandle, PluginKeys};
-use manyfold_chain_evm::EvmFactory;
 use manyfold_prover::PinnedVk;
-use manyfold_sender::{LocalSigner, TxSigner};
 use manyfold_storage::{SledStorage, Storage};
 
 /// The kind of the in-process EVM chain.
@@ -40,7 +38,6 @@ pub struct Chains {
     /// The embedded chains, by name, with their keys: the node starts their miners and
     /// servers.
     pub embedded: BTreeMap<String, (EmbeddedChain, PluginKeys)>,
-    evm: EvmFactory,
 }
 
 impl std::fmt::Debug for Chains {
@@ -74,7 +71,6 @@ impl Chains {
             stores.insert(spec.name.clone(), Arc::new(store));
         }
         let opened: Arc<Mutex<BTreeMap<String, (EmbeddedChain, PluginKeys)>>> = Arc::default();
-        let evm = manyfold_chain_evm::factory();
         let mut registry = ChainRegistry::new();
         let record = opened.clone();
         registry
@@ -93,18 +89,14 @@ impl Chains {
             )
             .expect("a fresh registry");
         registry
-            .register(manyfold_chain_evm::KIND, evm.clone())
+            .register(manyfold_chain_evm::KIND, manyfold_chain_evm::factory())
             .expect("a fresh registry");
         let built = specs
             .iter()
             .map(|spec| registry.build(spec))
             .collect::<Result<Vec<_>, _>>()?;
         let embedded = std::mem::take(&mut *opened.lock().unwrap_or_else(|e| e.into_inner()));
-        Ok(Self {
-            built,
-            embedded,
-            evm,
-        })
+        Ok(Self { built, embedded })
     }
 
     /// Starts the block timers of the embedded chains that have one.
@@ -113,12 +105,5 @@ impl Chains {
             .values()
             .filter_map(|(chain, _)| chain.start_miner())
             .collect()
-    }
-
-    /// The signer configured for chain `name`, if its plugin loads one.
-    pub fn signer(&self, name: &str) -> Option<Arc<dyn TxSigner>> {
-        self.evm
-            .signer(name)
-            .map(|s: Arc<LocalSigner>| s as Arc<dyn TxSigner>)
     }
 }
