@@ -358,6 +358,19 @@ impl DurableSender {
     /// Refused while the sender is stopped, and when a fixed gas limit is above the
     /// policy's maximum.
     pub fn enqueue(&mut self, request: NewTx) -> Result<TxId> {
+        self.enqueue_with(request, |_| WriteBatch::new())
+    }
+
+    /// [`DurableSender::enqueue`], committing the rows `rows(id)` returns in the same
+    /// durable write as the request: a caller that records "this action is request `id`"
+    /// there can never, after a crash, find the request without its record or the record
+    /// without its request, so it never asks twice. The rows must be for the sender's own
+    /// storage.
+    pub fn enqueue_with(
+        &mut self,
+        request: NewTx,
+        rows: impl FnOnce(TxId) -> WriteBatch,
+    ) -> Result<TxId> {
         self.ensure_running()?;
         if request.to.is_none() && request.gas_limit.is_none() {
             return Err(SenderError::InvalidRequest(format!(
@@ -388,7 +401,7 @@ impl DurableSender {
             gas_limit: request.gas_limit,
             state: TxState::Unconfirmed,
         };
-        let mut batch = WriteBatch::new();
+        let mut batch = rows(TxId(nonce));
         self.store.put_request(&mut batch, &tx);
         self.store.commit(batch)?;
         tracing::debug!(chain = %self.config.chain, nonce, label = %tx.label, "request stored");
@@ -820,7 +833,16 @@ impl DurableSender {
                         value: entry.tx.value,
                         gas: None,
                     };
-                    self.config.gas.limit_for(chain.estimate_gas(call).await?)
+                    let estimate = chain.estimate_gas(call).await?;
+                    // Capped below what it needs, it could only run out of gas on chain
+                    // (and stop the pipeline): it waits, loudly, for a higher cap.
+                    if estimate > self.config.gas.max_gas_limit {
+                        return Err(SenderError::InvalidRequest(format!(
+                            "`{}` (nonce {nonce}) needs {estimate} gas, above the maximum gas limit {}: raise it",
+                            entry.tx.label, self.config.gas.max_gas_limit
+                        )));
+                    }
+                    self.config.gas.limit_for(estimate)
                 }
             };
             let fees = match estimate {

@@ -934,3 +934,51 @@ fn hashes_are_of_the_stored_bytes() {
     assert_eq!(signed.hash, alloy_primitives::keccak256(&signed.raw));
     assert_ne!(signed.hash, B256::ZERO);
 }
+
+/// The caller's rows land in the request's own commit: both or neither.
+#[tokio::test]
+async fn enqueue_with_commits_the_callers_rows_with_the_request() {
+    use manyfold_storage::{StorageExt, Table, WriteBatch};
+    struct Marks;
+    impl Table for Marks {
+        const NAME: &'static str = "test.marks";
+        type Key = u64;
+        type Value = u64;
+    }
+    let setup = Setup::new();
+    let mut sender = setup.open().await;
+    let rows = |id: TxId| {
+        let mut batch = WriteBatch::new();
+        batch.put::<Marks>(&7, &id.nonce());
+        batch
+    };
+
+    setup.storage.fail_next_commits(1);
+    assert!(sender.enqueue_with(request("commit", 1), rows).is_err());
+    assert_eq!(setup.storage.get::<Marks>(&7).unwrap(), None, "neither");
+    assert!(setup.store().request(0).unwrap().is_none());
+
+    let id = sender.enqueue_with(request("commit", 1), rows).unwrap();
+    assert_eq!(setup.storage.get::<Marks>(&7).unwrap(), Some(id.nonce()), "both");
+    assert!(setup.store().request(id.nonce()).unwrap().is_some());
+}
+
+/// A request whose estimate is above the gas cap is not signed with a cut limit (it
+/// could only run out of gas and stop the pipeline): the tick says why and sends nothing.
+#[tokio::test]
+async fn an_estimate_above_the_gas_cap_is_not_sent() {
+    let setup = Setup::new();
+    let mut config = setup.config.clone();
+    config.gas.max_gas_limit = 1_000_000;
+    let mut sender = setup.open_with(config).await.unwrap();
+    setup.chain.mock.set_gas_estimate(1_500_000);
+    sender
+        .enqueue(NewTx::call("prove", CONTRACT, vec![1u8; 4]))
+        .unwrap();
+    let err = sender.tick().await.unwrap_err();
+    assert!(err.to_string().contains("1500000 gas"), "{err}");
+    assert!(setup.chain.accepted().is_empty(), "nothing sent");
+    setup.chain.mock.set_gas_estimate(800_000);
+    let report = sender.tick().await.unwrap();
+    assert_eq!(sent(&report.events), vec![0]);
+}
