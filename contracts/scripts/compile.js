@@ -10,8 +10,9 @@ const solc = require('solc');
 const ROOT = path.resolve(__dirname, '..');
 const SOURCES = path.join(ROOT, 'solidity', 'src');
 const ARTIFACTS = path.join(ROOT, 'artifacts');
-// The contracts a deployment needs, and the interfaces and libraries the node binds to.
-const DEPLOYABLE = ['Primary', 'Secondary', 'PoseidonT5', 'PrecompileVerifier'];
+// The contracts a deployment needs (DevToken: devnets and tests only), and the interfaces
+// and libraries the node binds to.
+const DEPLOYABLE = ['Primary', 'Secondary', 'PoseidonT5', 'PrecompileVerifier', 'DevToken'];
 const EXPECTED_COMPILER = '0.8.30+commit.73712a01.Emscripten.clang';
 const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },

@@ -4,6 +4,7 @@
 //! `PoseidonT5`, `PrecompileVerifier`), with e.g. `Primary::commitBlocksCall` to ABI-encode
 //! a commit and `Primary::BlockCommit` to decode its log. (The artifacts also carry the
 //! `IVerifier` and `IPoseidon` ABIs, for integrators binding their own implementations.)
+//! `DevToken` is an ERC-20 for devnets and tests only.
 #![allow(missing_docs, clippy::too_many_arguments)]
 
 use alloy_primitives::{hex, Address, Bytes};
@@ -20,6 +21,11 @@ alloy_sol_types::sol!(
 );
 alloy_sol_types::sol!(PoseidonT5, "artifacts/PoseidonT5.json");
 alloy_sol_types::sol!(PrecompileVerifier, "artifacts/PrecompileVerifier.json");
+alloy_sol_types::sol!(
+    #[sol(all_derives)]
+    DevToken,
+    "artifacts/DevToken.json"
+);
 
 /// The address at which the embedded chain must install the proof-verifying precompile
 /// that [`PrecompileVerifier`] calls.
@@ -38,6 +44,9 @@ pub enum Artifact {
     PoseidonT5,
     /// The verifier calling [`VERIFIER_PRECOMPILE`].
     PrecompileVerifier,
+    /// An ERC-20 minted at construction, for devnets and tests only (constructor
+    /// `(string name, string symbol, uint8 decimals, address[] holders, uint256 amountEach)`).
+    DevToken,
 }
 
 impl Artifact {
@@ -47,6 +56,7 @@ impl Artifact {
             Artifact::Secondary => include_str!("../artifacts/Secondary.json"),
             Artifact::PoseidonT5 => include_str!("../artifacts/PoseidonT5.json"),
             Artifact::PrecompileVerifier => include_str!("../artifacts/PrecompileVerifier.json"),
+            Artifact::DevToken => include_str!("../artifacts/DevToken.json"),
         }
     }
 
@@ -64,7 +74,7 @@ impl Artifact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_sol_types::{SolCall, SolEvent};
+    use alloy_sol_types::{SolCall, SolConstructor, SolError, SolEvent};
 
     #[test]
     fn every_artifact_has_creation_code() {
@@ -73,6 +83,7 @@ mod tests {
             Artifact::Secondary,
             Artifact::PoseidonT5,
             Artifact::PrecompileVerifier,
+            Artifact::DevToken,
         ] {
             assert!(artifact.bytecode().len() > 100, "{artifact:?}");
         }
@@ -108,5 +119,31 @@ mod tests {
             Primary::executeBlocksCall::SIGNATURE,
             "executeBlocks(((uint32,uint32,uint64,uint64,bytes32,bytes32,bytes32,bytes32),bytes)[])"
         );
+    }
+
+    #[test]
+    fn dev_token_is_an_erc20() {
+        assert_eq!(
+            DevToken::transferFromCall::SIGNATURE,
+            "transferFrom(address,address,uint256)"
+        );
+        assert_eq!(
+            DevToken::Transfer::SIGNATURE,
+            "Transfer(address,address,uint256)"
+        );
+        assert_eq!(
+            DevToken::InsufficientBalance::SIGNATURE,
+            "InsufficientBalance(address,uint256,uint256)"
+        );
+        let args = DevToken::constructorCall {
+            name_: "Dev USD".into(),
+            symbol_: "DUSD".into(),
+            decimals_: 6,
+            holders: vec![Address::repeat_byte(1)],
+            amountEach: alloy_primitives::U256::from(1_000_000u64),
+        }
+        .abi_encode();
+        // Five head words, then the two strings (length and one word each) and the array.
+        assert_eq!(args.len(), 32 * (5 + 2 + 2 + 2));
     }
 }
