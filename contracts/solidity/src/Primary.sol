@@ -214,19 +214,29 @@ contract Primary is Settlement {
     /// applied reverts, which must equal `totalReverts`: a sync hash read before the
     /// secondary caught up with a revert here never counts. A hash that differs from the
     /// primary's own is recorded (SyncHashMismatch) and holds the block; the matching one
-    /// may still arrive.
+    /// may still arrive. Anyone may deliver it. Idempotent: once the block's hash from
+    /// `srcChainId` has matched, a call returns at once and changes nothing (signatures
+    /// unread: it could change nothing even if valid), so a user who copies the committee's
+    /// signatures and delivers them first never makes the operator's identical call revert.
+    /// A block not committed, or whose ops never touched `srcChainId` (no
+    /// `expectedSyncHash`), still reverts with NoSyncHashExpected.
     function receiveSyncHash(uint16 srcChainId, uint32 blockNumber, bytes32 syncHash, bytes[] calldata signatures)
         external
         nonReentrant
     {
         if (srcChainId == chainId || srcChainId >= chainCount) revert NotASecondary(srcChainId);
+        uint16 pending = pendingSyncHashes[blockNumber];
+        uint16 bit = uint16(1) << srcChainId;
+        bytes32 expected = expectedSyncHash[blockNumber][srcChainId];
+        if (pending & bit == 0) {
+            // a committed block records an expected hash exactly for the chains it sets a
+            // bit for, and clears the bit only on a match (a revert deletes both)
+            if (expected == 0) revert NoSyncHashExpected(srcChainId, blockNumber);
+            return;
+        }
         _verifyAttestation(
             srcChainId, KIND_SYNC_HASH, blockNumber, keccak256(abi.encode(syncHash, totalReverts)), signatures
         );
-        uint16 pending = pendingSyncHashes[blockNumber];
-        uint16 bit = uint16(1) << srcChainId;
-        if (pending & bit == 0) revert NoSyncHashExpected(srcChainId, blockNumber);
-        bytes32 expected = expectedSyncHash[blockNumber][srcChainId];
         if (syncHash != expected) {
             emit SyncHashMismatch(srcChainId, blockNumber, expected, syncHash);
             return;

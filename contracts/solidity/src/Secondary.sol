@@ -27,7 +27,6 @@ contract Secondary is Settlement {
 
     event ConfirmationReceived(uint32 indexed blockNumber, bytes32 stateRoot, bytes32 syncHash);
 
-    error StaleConfirmation(uint32 confirmed, uint32 got);
     error CannotRevertConfirmed(uint32 blockNumber);
     error WrongRevertId(uint64 expected, uint64 got);
     error NotRevertedByThePrimary(uint32 blockNumber);
@@ -97,14 +96,18 @@ contract Secondary is Settlement {
     /// proven, agreed by every chain and executed on the primary, attested by the committee
     /// (kind 2, hash `keccak256(abi.encode(stateRoot, syncHash))`), where `syncHash` is the
     /// primary's sync hash for this chain after `blockNumber` (`Primary.syncHashAt`).
+    /// Anyone may deliver it. Idempotent: a confirmation at or below `confirmedBlockNumber`
+    /// returns at once and changes nothing (its signatures unread: it could change nothing
+    /// even if valid), so a user who copies the committee's signatures and delivers them
+    /// first never makes the operator's identical call revert. A newer one is verified.
     function receiveConfirmation(uint32 blockNumber, bytes32 stateRoot, bytes32 syncHash, bytes[] calldata signatures)
         external
         nonReentrant
     {
+        if (blockNumber <= confirmedBlockNumber) return;
         _verifyAttestation(
             primaryChainId, KIND_CONFIRMATION, blockNumber, keccak256(abi.encode(stateRoot, syncHash)), signatures
         );
-        if (blockNumber <= confirmedBlockNumber) revert StaleConfirmation(confirmedBlockNumber, blockNumber);
         confirmedBlockNumber = blockNumber;
         confirmedSyncHash = syncHash;
         emit ConfirmationReceived(blockNumber, stateRoot, syncHash);
@@ -112,8 +115,10 @@ contract Secondary is Settlement {
 
     /// A block executes only inside the prefix whose sync hash reaches the confirmed one:
     /// at or below `executableSequence`, or at or before a block of this call whose sync
-    /// hash is `confirmedSyncHash` (each block of the call is checked as stored before the
-    /// call ends). A block the primary never compared is in no such prefix.
+    /// hash is `confirmedSyncHash` (each block of the call from `b` on is checked as stored
+    /// before the call ends; the leading blocks `executeBlocks` skipped, already executed,
+    /// are never read here, and a skipped block never moves `executableSequence`). A block
+    /// the primary never compared is in no such prefix.
     function _executable(ExecuteBlockInfo[] calldata blocks, uint256 b) internal override returns (bool) {
         if (blocks[b].storedBlock.blockSequence <= executableSequence) return true;
         bytes32 target = confirmedSyncHash;

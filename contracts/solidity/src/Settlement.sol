@@ -560,11 +560,22 @@ abstract contract Settlement {
     /// and its refunded deposits, become claimable. `ops` must be exactly this chain's ops
     /// of the block. Anyone may call it, in exodus mode too (DESIGN §1): a confirmed
     /// withdrawal is never stranded because the operator is gone.
+    /// Idempotent for work already done: since anyone may execute, a user who executes
+    /// first must not make the operator's identical call revert (a sender that stops on a
+    /// revert would halt settlement). So the call's leading blocks already executed
+    /// (`blockSequence <= totalBlocksExecuted`) are skipped, nothing of them read but their
+    /// sequence, and a call of nothing else succeeds and changes nothing (no event, no
+    /// `_afterExecute`: there is nothing for it to judge). The blocks after them continue
+    /// exactly from `totalBlocksExecuted + 1` with every check, `_afterExecute` included.
+    /// Only leading blocks are skipped: every block after the first one executed is checked
+    /// as stored, which a secondary's `_executable` relies on when it reads later blocks.
     function executeBlocks(ExecuteBlockInfo[] calldata blocks) external nonReentrant {
-        uint32 executed = totalBlocksExecuted;
+        uint32 done = totalBlocksExecuted;
+        uint32 executed = done;
         uint64 priorityOps = 0;
         for (uint256 b = 0; b < blocks.length; b++) {
             StoredBlockInfo calldata info = blocks[b].storedBlock;
+            if (executed == done && info.blockSequence <= done) continue;
             uint32 sequence = executed + 1;
             if (info.blockSequence != sequence) revert WrongBlockToExecute(sequence, info.blockSequence);
             _checkStored(info);
@@ -585,6 +596,7 @@ abstract contract Settlement {
             executed = sequence;
             emit BlockExecuted(info.blockNumber, sequence, info.stateRoot);
         }
+        if (executed == done) return;
         totalExecutedPriorityRequests += priorityOps;
         totalBlocksExecuted = executed;
         _afterExecute(executed);

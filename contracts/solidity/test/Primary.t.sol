@@ -326,8 +326,12 @@ contract PrimaryTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(Primary.NoSyncHashExpected.selector, 1, 2));
         _syncFrom(secondary1, 2, sync[1]);
         _syncFrom(secondary1, 1, sync[1]);
-        vm.expectRevert(abi.encodeWithSelector(Primary.NoSyncHashExpected.selector, 1, 1));
+        // delivered again once matched (say a user copied it first): nothing to do, and
+        // nothing changes (FrontRun.t.sol); a chain the block never touched still reverts
         _syncFrom(secondary1, 1, sync[1]);
+        assertEq(primary.pendingSyncHashes(1), 0, "matched once");
+        vm.expectRevert(abi.encodeWithSelector(Primary.NoSyncHashExpected.selector, 2, 1));
+        _syncFrom(secondary2, 1, EMPTY);
     }
 
     function test_forgedAttestationsAreRejected() public {
@@ -387,8 +391,13 @@ contract PrimaryTest is Fixture {
         _syncFrom(secondary1, 1, sync[1]);
 
         vm.startPrank(operator);
-        vm.expectRevert(abi.encodeWithSelector(Settlement.WrongBlockToExecute.selector, 1, 0));
+        StoredBlockInfo memory ahead = _copy(one);
+        ahead.blockSequence = 2;
+        vm.expectRevert(abi.encodeWithSelector(Settlement.WrongBlockToExecute.selector, 1, 2));
+        primary.executeBlocks(_exec(ahead, ops));
+        // genesis counts as executed: presented alone, it is skipped and nothing changes
         primary.executeBlocks(_exec(_genesisPrimary(), ops));
+        assertEq(primary.totalBlocksExecuted(), 0, "nothing executed");
         vm.expectRevert(abi.encodeWithSelector(Settlement.OpsHashMismatch.selector, 1));
         primary.executeBlocks(_exec(one, _record(ops, 0)));
         vm.expectRevert(abi.encodeWithSelector(Settlement.NotThisChainsOp.selector, 2));
@@ -398,8 +407,12 @@ contract PrimaryTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(Settlement.WrongStoredBlock.selector, 1));
         primary.executeBlocks(_exec(wrong, ops));
         primary.executeBlocks(_exec(one, ops));
-        vm.expectRevert(abi.encodeWithSelector(Settlement.WrongBlockToExecute.selector, 2, 1));
+        // executed again (say a user executed it first): skipped, nothing paid twice
         primary.executeBlocks(_exec(one, ops));
+        assertEq(primary.pendingBalances(alice, 0), 2 ether, "paid once");
+        ahead.blockSequence = 3;
+        vm.expectRevert(abi.encodeWithSelector(Settlement.WrongBlockToExecute.selector, 2, 3));
+        primary.executeBlocks(_exec(ahead, ops));
         vm.stopPrank();
     }
 
