@@ -959,7 +959,11 @@ async fn enqueue_with_commits_the_callers_rows_with_the_request() {
     assert!(setup.store().request(0).unwrap().is_none());
 
     let id = sender.enqueue_with(request("commit", 1), rows).unwrap();
-    assert_eq!(setup.storage.get::<Marks>(&7).unwrap(), Some(id.nonce()), "both");
+    assert_eq!(
+        setup.storage.get::<Marks>(&7).unwrap(),
+        Some(id.nonce()),
+        "both"
+    );
     assert!(setup.store().request(id.nonce()).unwrap().is_some());
 }
 
