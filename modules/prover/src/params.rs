@@ -104,6 +104,16 @@ pub struct Params {
 }
 
 impl Params {
+    /// A copy of the verifying key (nova's keys are not `Clone`; this one is small), e.g.
+    /// for the primary's verifier while the prover keeps the parameters.
+    pub fn vk_copy(&self) -> Vk {
+        let bytes = bincode::serde::encode_to_vec(&self.vk, bincode::config::legacy())
+            .expect("a verifying key serializes");
+        bincode::serde::decode_from_slice(&bytes, bincode::config::legacy())
+            .expect("a verifying key deserializes from its own bytes")
+            .0
+    }
+
     /// Constraints of the step circuit alone, and of Nova's augmented primary circuit.
     pub fn constraints(&self) -> (usize, usize) {
         (

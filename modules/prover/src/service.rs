@@ -107,6 +107,7 @@ pub struct ProverActor {
     stop: Arc<AtomicBool>,
     wake: Option<SyncSender<u32>>,
     block_hook: Option<BlockHook>,
+    params: Option<Arc<Params>>,
 }
 
 impl ProverActor {
@@ -130,6 +131,7 @@ impl ProverActor {
             stop: Arc::new(AtomicBool::new(false)),
             wake: None,
             block_hook: None,
+            params: None,
         }
     }
 
@@ -141,12 +143,20 @@ impl ProverActor {
         self
     }
 
+    /// Proves with `params`, already loaded (the node loads them once: the primary's
+    /// verifier pins the same key), instead of loading them on the proving thread.
+    pub fn with_params(mut self, params: Arc<Params>) -> Self {
+        self.params = Some(params);
+        self
+    }
+
     /// Starts the proving thread and the actor, and returns the actor's handle.
     pub fn start_actor(mut self, request_timeout: Duration) -> ProverHandle {
         let (tx, rx) = sync_channel::<u32>(self.config.queue_depth.max(1));
         self.wake = Some(tx);
         let params_dir = self.params_dir.clone();
         let ptau = self.ptau.clone();
+        let preloaded = self.params.take();
         let worker = Worker {
             storage: self.storage.clone(),
             chains: self.chains.clone(),
@@ -158,7 +168,7 @@ impl ProverActor {
         };
         let worker = std::thread::Builder::new()
             .name("manyfold-prover".into())
-            .spawn(move || worker.run(params_dir, ptau))
+            .spawn(move || worker.run(preloaded, params_dir, ptau))
             .expect("the prover thread starts");
         let store = ProofStore::new(self.storage.clone());
         let stop = self.stop.clone();
@@ -266,9 +276,18 @@ impl Worker {
         update(&mut status);
     }
 
-    fn run(self, params_dir: PathBuf, ptau: PtauSource) {
-        let params: Arc<Params> = match load_or_setup(&params_dir, &ptau, &self.chains) {
-            Ok(p) => Arc::new(p),
+    fn run(self, preloaded: Option<Arc<Params>>, params_dir: PathBuf, ptau: PtauSource) {
+        let loaded = match preloaded {
+            // Blocks are replayed with the parameters' chain set: it must be the node's.
+            Some(params) if params.chains != self.chains => {
+                tracing::error!("the prover was handed parameters for another chain set; blocks will not be proven");
+                return;
+            }
+            Some(params) => Ok(params),
+            None => load_or_setup(&params_dir, &ptau, &self.chains).map(Arc::new),
+        };
+        let params: Arc<Params> = match loaded {
+            Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "the prover cannot load its parameters; blocks will not be proven");
                 return;
