@@ -1,14 +1,36 @@
-//! Settlement of sealed blocks on every chain (DESIGN §2, §7).
+//! Settlement of sealed blocks on every chain (DESIGN §1, §2, §7).
 //!
-//! [`StageStore`] keeps, for every (block, chain), the stages the block has reached there
-//! — committed, proven (the primary), synced, confirmed (a secondary), executed — each with
-//! the transaction that made it and when. It is what the node's RPC reports, what the
-//! settler and the sync actors resume from after a restart, and it refuses a stage out of
-//! its order or recorded twice differently, so no record ever claims more than happened.
+//! - [`PrimarySettler`]: commits every sealed block to the primary, submits each proof the
+//!   prover stored for its range, and executes up to the end of each proven range the
+//!   primary confirmed.
+//! - [`StageStore`] keeps, for every (block, chain), the stages the block has reached there
+//!   — committed, proven (the primary), synced, confirmed (a secondary), executed — each
+//!   with the transaction that made it and when, read from the contracts' own counters at
+//!   the chain's final head.
+//! - [`Records`]: what the contracts stored per block as the bookkeeping computed it, and
+//!   every action asked of a durable sender, written in the same commit as the request,
+//!   so a restarted actor never asks twice ([`manyfold_sender::DurableSender::enqueue_with`]).
+//! - [`ContractReader`]: the contracts' counters, the truth each actor reconciles with.
+//! - [`StepActor`] runs any [`Step`] on a timer; [`SenderDriver`] ticks a [`SharedSender`].
 //!
-//! The primary settler actor that commits, proves and executes on the primary, and the
-//! sync actors of the secondaries, build on it (issue 11).
+//! The sync actors of the secondaries (`manyfold-sync`) build on the same pieces.
 
+mod actor;
+mod contract;
+mod error;
+mod observe;
+mod primary;
+mod records;
+mod sender;
+mod source;
 mod stages;
 
+pub use actor::{GetStopped, SenderDriver, Step, StepActor};
+pub use contract::{ContractReader, PrimaryCounters, SecondaryCounters};
+pub use error::{Result, SettlerError};
+pub use observe::{Observation, Observer, StageChange, StageEvents};
+pub use primary::{PrimaryConfig, PrimarySettler};
+pub use records::{Action, CursorKind, PrimarySnapshot, Records, StoredBlockRow};
+pub use sender::SharedSender;
+pub use source::{BlockSource, SealedBlock};
 pub use stages::{ChainRole, Stage, StageError, StageRecord, StageStore, Stages};

@@ -1,0 +1,412 @@
+//! The primary settler: commits every sealed block to the primary, submits each stored
+//! proof for its range, and executes up to the end of each confirmed proven range.
+
+use std::sync::Arc;
+
+use alloy_sol_types::SolCall;
+use manyfold_chain::{BlockId, BlockTag};
+use manyfold_contracts::bindings::Primary;
+use manyfold_contracts::settlement::{PrimaryBookkeeping, StoredBlock};
+use manyfold_prover::ProofStore;
+use manyfold_sender::NewTx;
+use manyfold_storage::WriteBatch;
+use manyfold_types::block::fr_to_b256;
+use manyfold_types::field::fr_from_be_bytes;
+use manyfold_types::{ChainId, Fr};
+
+use crate::contract::{ContractReader, PrimaryCounters};
+use crate::error::{Result, SettlerError};
+use crate::observe::{Observation, Observer};
+use crate::records::{Action, PrimarySnapshot, Records};
+use crate::sender::SharedSender;
+use crate::source::BlockSource;
+use crate::stages::{ChainRole, Stage, StageStore};
+use crate::Step;
+
+/// How the primary settler runs.
+#[derive(Debug, Clone)]
+pub struct PrimaryConfig {
+    /// The primary's rollup id.
+    pub chain: ChainId,
+    /// How many chains settle the L2 (the contract's `chainCount`).
+    pub chain_count: usize,
+    /// The L2 state root of block 0, as the contract was deployed with.
+    pub genesis_root: Fr,
+    /// Most blocks committed (one transaction each) per step.
+    pub max_commits_per_step: u32,
+    /// Most blocks one `executeBlocks` carries.
+    pub max_blocks_per_execute: u32,
+}
+
+/// Plain logic of the primary settler: [`PrimarySettler::step`] does what is due.
+pub struct PrimarySettler {
+    config: PrimaryConfig,
+    records: Records,
+    observer: Observer,
+    blocks: Arc<dyn BlockSource>,
+    proofs: ProofStore,
+    contract: ContractReader,
+    sender: SharedSender,
+    books: PrimaryBookkeeping,
+    reconciled: bool,
+}
+
+impl std::fmt::Debug for PrimarySettler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrimarySettler")
+            .field("chain", &self.contract.name)
+            .field("committed", &self.books.last().block_number)
+            .finish_non_exhaustive()
+    }
+}
+
+fn snapshot(books: &PrimaryBookkeeping) -> PrimarySnapshot {
+    PrimarySnapshot::new(
+        books.last(),
+        fr_to_b256(&books.commitment()),
+        books.sync_hashes().to_vec(),
+    )
+}
+
+impl PrimarySettler {
+    /// Opens the settler over the node's storage, resuming its bookkeeping from the last
+    /// block it committed (the genesis when none).
+    pub fn open(
+        config: PrimaryConfig,
+        records: Records,
+        blocks: Arc<dyn BlockSource>,
+        proofs: ProofStore,
+        contract: ContractReader,
+        sender: SharedSender,
+    ) -> Result<Self> {
+        let books = match records.last_primary()? {
+            Some(last) => {
+                let commitment =
+                    fr_from_be_bytes(&last.commitment.0).map_err(|e| SettlerError::Mismatch {
+                        chain: contract.name.clone(),
+                        reason: format!("stored commitment: {e}"),
+                    })?;
+                let stored = last.stored().ok_or_else(|| SettlerError::Mismatch {
+                    chain: contract.name.clone(),
+                    reason: "the stored primary snapshot is corrupt".into(),
+                })?;
+                PrimaryBookkeeping::resume(config.chain, stored, commitment, last.sync_hashes)?
+            }
+            None => {
+                let books = PrimaryBookkeeping::genesis(
+                    config.chain,
+                    config.chain_count,
+                    config.genesis_root,
+                    Fr::from(0u64),
+                );
+                let mut batch = WriteBatch::new();
+                records.put_primary(&mut batch, 0, snapshot(&books));
+                records.storage().commit(batch)?;
+                books
+            }
+        };
+        let observer = Observer::new(
+            records.clone(),
+            StageStore::new(records.storage().clone()),
+            config.chain,
+            ChainRole::Primary,
+            contract.name.clone(),
+        );
+        Ok(Self {
+            config,
+            records,
+            observer,
+            blocks,
+            proofs,
+            contract,
+            sender,
+            books,
+            reconciled: false,
+        })
+    }
+
+    /// Announces every stage it records on `events` (what `subscribeStatus` forwards).
+    pub fn with_events(mut self, events: crate::StageEvents) -> Self {
+        self.observer = self.observer.with_events(Some(events));
+        self
+    }
+
+    /// The last block whose commit was asked for.
+    pub fn committed(&self) -> u32 {
+        self.books.last().block_number
+    }
+
+    fn stored(&self, block: u32) -> Result<StoredBlock> {
+        self.records
+            .primary(block)?
+            .and_then(|s| s.stored())
+            .ok_or_else(|| SettlerError::Mismatch {
+                chain: self.contract.name.clone(),
+                reason: format!("no record of block {block} as the primary stored it"),
+            })
+    }
+
+    /// Checks, once after opening, that the contract is where the records say: no block
+    /// committed that the node did not ask for, and the newest committed one is the one the
+    /// node computed. Anything else is another operator or the wrong deployment.
+    async fn reconcile(&mut self) -> Result<()> {
+        let at = BlockId::Tag(BlockTag::Latest);
+        let committed = self
+            .contract
+            .view(Primary::totalBlocksCommittedCall {}, at)
+            .await?;
+        if committed > self.committed() {
+            return Err(SettlerError::Mismatch {
+                chain: self.contract.name.clone(),
+                reason: format!(
+                    "the contract has {committed} blocks committed, the node asked for {}",
+                    self.committed()
+                ),
+            });
+        }
+        let expected = self.stored(committed)?.hash();
+        let stored = self.contract.stored_block_hash(committed, at).await?;
+        if stored != expected {
+            return Err(SettlerError::Mismatch {
+                chain: self.contract.name.clone(),
+                reason: format!(
+                    "block {committed} is stored there as {stored}, the node computed {expected}"
+                ),
+            });
+        }
+        tracing::info!(chain = %self.contract.name, committed, asked = self.committed(), "primary reconciled with its contract");
+        self.reconciled = true;
+        Ok(())
+    }
+
+    /// Commits the sealed blocks not asked for yet, up to `max_commits_per_step` of them
+    /// in one `commitBlocks` (each commit builds on the one before, so a chain commits as
+    /// many L2 blocks per L1 block as one transaction carries).
+    async fn commit_sealed(&mut self) -> Result<u32> {
+        let sealed = self.blocks.height()?;
+        if self.committed() >= sealed {
+            return Ok(0);
+        }
+        let first = self.committed() + 1;
+        let last = sealed.min(first.saturating_add(self.config.max_commits_per_step.max(1) - 1));
+        let mut books = self.books.clone();
+        let mut commits = Vec::new();
+        for number in first..=last {
+            let block = self
+                .blocks
+                .sealed(number)?
+                .ok_or_else(|| SettlerError::Blocks(format!("block {number} is not sealed")))?;
+            let commit = books.commit(&block.settlement())?;
+            commits.push((number, commit, snapshot(&books)));
+        }
+        let head = &commits[0].1;
+        let call = Primary::commitBlocksCall {
+            last: head.previous.into(),
+            lastSyncHashes: head.previous_sync_hashes.clone(),
+            blocks: commits.iter().map(|(_, c, _)| c.block.clone()).collect(),
+        };
+        let chain = self.config.chain;
+        let records = &self.records;
+        let tx = NewTx::call(
+            Action::Commit.label(chain, last),
+            self.contract.address,
+            call.abi_encode(),
+        );
+        self.sender
+            .enqueue(tx, |id| {
+                let mut rows = WriteBatch::new();
+                for (number, _, after) in commits {
+                    records.put_primary(&mut rows, number, after);
+                    records.put_action(&mut rows, chain, Action::Commit, number, id);
+                }
+                rows
+            })
+            .await?;
+        self.books = books;
+        tracing::debug!(chain = %self.contract.name, first, last, "commit asked for");
+        Ok(1)
+    }
+
+    /// Submits the next stored proof, once its range's commits are asked for.
+    async fn prove_stored(&mut self) -> Result<u32> {
+        let chain = self.config.chain;
+        let mut sent = 0;
+        loop {
+            let last = self
+                .records
+                .last_action(chain, Action::Prove)?
+                .map_or(0, |(block, _)| block);
+            let Some(proof) = self.proofs.proof_covering(last + 1)? else {
+                return Ok(sent);
+            };
+            if proof.from_block != last + 1 {
+                return Err(SettlerError::Mismatch {
+                    chain: self.contract.name.clone(),
+                    reason: format!(
+                        "the stored proof after block {last} starts at block {}",
+                        proof.from_block
+                    ),
+                });
+            }
+            if proof.to_block > self.committed() {
+                return Ok(sent);
+            }
+            let from = self.stored(last)?;
+            let to = self.stored(proof.to_block)?;
+            // The proof's public values must be what the contract checks it against.
+            if fr_to_b256(&proof.public.old_root) != from.state_root
+                || fr_to_b256(&proof.public.old_commitment) != from.commitment
+                || fr_to_b256(&proof.public.new_root) != to.state_root
+                || fr_to_b256(&proof.public.new_commitment) != to.commitment
+            {
+                return Err(SettlerError::Mismatch {
+                    chain: self.contract.name.clone(),
+                    reason: format!(
+                        "the proof of blocks {}..={} is not of the committed roots",
+                        proof.from_block, proof.to_block
+                    ),
+                });
+            }
+            let call = Primary::proveBlocksCall {
+                lastProven: from.into(),
+                to: to.into(),
+                steps: proof.public.steps,
+                proof: proof.snark.into(),
+            };
+            let records = &self.records;
+            let end = proof.to_block;
+            self.sender
+                .enqueue(
+                    NewTx::call(
+                        Action::Prove.label(chain, end),
+                        self.contract.address,
+                        call.abi_encode(),
+                    ),
+                    |id| {
+                        let mut rows = WriteBatch::new();
+                        records.put_action(&mut rows, chain, Action::Prove, end, id);
+                        rows
+                    },
+                )
+                .await?;
+            tracing::info!(chain = %self.contract.name, from = last + 1, to = end, "proof submitted");
+            sent += 1;
+        }
+    }
+
+    /// Executes up to the end of the newest proven range the contract confirmed.
+    async fn execute_confirmed(&mut self, counters: PrimaryCounters) -> Result<u32> {
+        let chain = self.config.chain;
+        let asked = self
+            .records
+            .last_action(chain, Action::Execute)?
+            .map_or(0, |(block, _)| block);
+        let from = counters.executed.max(asked) + 1;
+        if from > counters.confirmed {
+            return Ok(0);
+        }
+        // Only a range end: a root inside a range is the operator's word (DESIGN §1).
+        let ends = self
+            .records
+            .actions_between(chain, Action::Prove, from, counters.confirmed)?;
+        let limit = from.saturating_add(self.config.max_blocks_per_execute.max(1) - 1);
+        let Some(target) = ends
+            .iter()
+            .copied()
+            .rfind(|end| *end <= limit)
+            .or_else(|| ends.first().copied())
+        else {
+            return Ok(0);
+        };
+        let mut blocks = Vec::new();
+        for number in from..=target {
+            let block = self
+                .blocks
+                .sealed(number)?
+                .ok_or_else(|| SettlerError::Blocks(format!("block {number} is not sealed")))?;
+            blocks.push(Primary::ExecuteBlockInfo {
+                storedBlock: self.stored(number)?.into(),
+                ops: block.settlement().ops_for(chain),
+            });
+        }
+        let call = Primary::executeBlocksCall { blocks };
+        let records = &self.records;
+        self.sender
+            .enqueue(
+                NewTx::call(
+                    Action::Execute.label(chain, target),
+                    self.contract.address,
+                    call.abi_encode(),
+                ),
+                |id| {
+                    let mut rows = WriteBatch::new();
+                    records.put_action(&mut rows, chain, Action::Execute, target, id);
+                    rows
+                },
+            )
+            .await?;
+        tracing::info!(chain = %self.contract.name, from, to = target, "execution asked for");
+        Ok(1)
+    }
+
+    async fn observe(&mut self, counters: PrimaryCounters) -> Result<()> {
+        let chain = self.config.chain;
+        let reached = [
+            (Stage::Committed, counters.committed, Some(Action::Commit)),
+            (Stage::Proven, counters.proven, Some(Action::Prove)),
+            (Stage::Synced, counters.confirmed, None),
+            (Stage::Executed, counters.executed, Some(Action::Execute)),
+        ];
+        // A stage is recorded only where the one before it is: the counters agree, but a
+        // transaction the sender has not seen land yet holds its stage back.
+        let mut ceiling = u32::MAX;
+        for (stage, height, action) in reached {
+            let upto = height.min(ceiling);
+            let from = self.observer.cursor(stage)? + 1;
+            let mut pending = Vec::new();
+            for block in from..=upto {
+                let block_time = self
+                    .records
+                    .primary(block)?
+                    .and_then(|s| s.stored())
+                    .map_or(0, |s| s.timestamp);
+                let action = match action {
+                    None => None,
+                    Some(kind) => Some((kind, self.records.action_covering(chain, kind, block)?)),
+                };
+                pending.push(Observation {
+                    block,
+                    block_time,
+                    action,
+                });
+                if pending.len() >= 256 {
+                    break;
+                }
+            }
+            ceiling = self.observer.record(stage, pending, &self.sender).await?;
+        }
+        self.observer.report_waiting(self.blocks.height()?)?;
+        Ok(())
+    }
+}
+
+impl Step for PrimarySettler {
+    fn name(&self) -> String {
+        format!("primary settler ({})", self.contract.name)
+    }
+
+    async fn step(&mut self) -> Result<u32> {
+        if !self.reconciled {
+            self.reconcile().await?;
+        }
+        let mut sent = self.commit_sealed().await?;
+        sent += self.prove_stored().await?;
+        let Some(at) = self.contract.final_block().await? else {
+            return Ok(sent);
+        };
+        let counters = self.contract.primary_counters(at).await?;
+        self.observe(counters).await?;
+        sent += self.execute_confirmed(counters).await?;
+        Ok(sent)
+    }
+}

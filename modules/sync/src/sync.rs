@@ -1,0 +1,514 @@
+//! The sync actor's logic for one secondary.
+
+use std::sync::Arc;
+
+use alloy_sol_types::SolCall;
+use manyfold_chain::{BlockId, BlockTag};
+use manyfold_contracts::attestation::Receiver;
+use manyfold_contracts::bindings::{Primary, Secondary};
+use manyfold_contracts::settlement::{SecondaryBookkeeping, StoredBlock};
+use manyfold_sender::NewTx;
+use manyfold_settler::{
+    Action, BlockSource, ChainRole, ContractReader, CursorKind, Observation, Observer, Records,
+    Result, SecondaryCounters, SettlerError, SharedSender, Stage, StageStore, Step,
+};
+use manyfold_storage::WriteBatch;
+use manyfold_types::{ChainId, Fr};
+
+use crate::committee::{Route, SyncTransport};
+
+/// Most blocks one `commitCompressedBlocks` or `executeBlocks` carries.
+const MAX_BLOCKS_PER_COMMIT: usize = 32;
+
+/// How one sync actor runs.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// The secondary's rollup id.
+    pub chain: ChainId,
+    /// The primary's rollup id.
+    pub primary: ChainId,
+    /// The L2 state root of block 0.
+    pub genesis_root: Fr,
+    /// The primary contract, where sync hashes are delivered.
+    pub primary_receiver: Receiver,
+    /// This secondary's contract, where confirmations are delivered.
+    pub receiver: Receiver,
+    /// Most sealed blocks looked at (and committed when they touch the chain) per step.
+    pub max_blocks_per_step: u32,
+}
+
+/// The chains a sync actor talks to.
+#[derive(Clone)]
+pub struct SyncChains {
+    /// The secondary's contract.
+    pub secondary: ContractReader,
+    /// Its durable sender.
+    pub sender: SharedSender,
+    /// The primary's contract.
+    pub primary: ContractReader,
+    /// The primary's durable sender (shared with the primary settler).
+    pub primary_sender: SharedSender,
+}
+
+/// Plain logic of one secondary's sync actor: commits the blocks that touch it with only
+/// its ops, delivers its sync hashes to the primary and the primary's confirmations to it,
+/// and executes its confirmed blocks. It never waits on another secondary: only the
+/// primary's own progress (committed, executed) gates what it delivers.
+pub struct SyncSettler {
+    config: SyncConfig,
+    records: Records,
+    observer: Observer,
+    blocks: Arc<dyn BlockSource>,
+    chains: SyncChains,
+    transport: Arc<dyn SyncTransport>,
+    books: SecondaryBookkeeping,
+    reconciled: bool,
+}
+
+impl std::fmt::Debug for SyncSettler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncSettler")
+            .field("chain", &self.chains.secondary.name)
+            .field("last", &self.books.last().block_number)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncSettler {
+    /// Opens the sync actor's logic, resuming its bookkeeping from the last block it
+    /// committed (the genesis when none).
+    pub fn open(
+        config: SyncConfig,
+        records: Records,
+        blocks: Arc<dyn BlockSource>,
+        chains: SyncChains,
+        transport: Arc<dyn SyncTransport>,
+    ) -> Result<Self> {
+        let books = match records.last_secondary(config.chain)? {
+            Some(last) => SecondaryBookkeeping::resume(config.chain, last),
+            None => SecondaryBookkeeping::genesis(config.chain, config.genesis_root),
+        };
+        let observer = Observer::new(
+            records.clone(),
+            StageStore::new(records.storage().clone()),
+            config.chain,
+            ChainRole::Secondary,
+            chains.secondary.name.clone(),
+        );
+        Ok(Self {
+            config,
+            records,
+            observer,
+            blocks,
+            chains,
+            transport,
+            books,
+            reconciled: false,
+        })
+    }
+
+    /// Announces every stage it records on `events` (what `subscribeStatus` forwards).
+    pub fn with_events(mut self, events: manyfold_settler::StageEvents) -> Self {
+        self.observer = self.observer.with_events(Some(events));
+        self
+    }
+
+    fn name(&self) -> &str {
+        &self.chains.secondary.name
+    }
+
+    fn mismatch(&self, reason: String) -> SettlerError {
+        SettlerError::Mismatch {
+            chain: self.name().to_owned(),
+            reason,
+        }
+    }
+
+    /// Checks once after opening that the contract holds no block the node did not ask
+    /// for, and that its newest is the one the node computed.
+    async fn reconcile(&mut self) -> Result<()> {
+        let at = BlockId::Tag(BlockTag::Latest);
+        let committed: u32 = self
+            .chains
+            .secondary
+            .view(Secondary::totalBlocksCommittedCall {}, at)
+            .await?;
+        let last = self.books.last();
+        if committed > last.block_sequence {
+            return Err(self.mismatch(format!(
+                "the contract has {committed} blocks committed, the node asked for {}",
+                last.block_sequence
+            )));
+        }
+        if committed > 0 {
+            let ours = self
+                .records
+                .secondary_between(self.config.chain, 0, last.block_number, None)?
+                .into_iter()
+                .find(|b| b.block_sequence == committed)
+                .ok_or_else(|| {
+                    self.mismatch(format!("no record of its block sequence {committed}"))
+                })?;
+            let stored = self
+                .chains
+                .secondary
+                .stored_block_hash(committed, at)
+                .await?;
+            if stored != ours.hash() {
+                return Err(self.mismatch(format!(
+                    "its block sequence {committed} is stored as {stored}, the node computed {}",
+                    ours.hash()
+                )));
+            }
+        }
+        tracing::info!(chain = %self.name(), committed, "secondary reconciled with its contract");
+        self.reconciled = true;
+        Ok(())
+    }
+
+    /// Commits the sealed blocks that touch the chain, with only its ops: those of up to
+    /// `max_blocks_per_step` sealed blocks in one `commitCompressedBlocks`.
+    async fn commit_sealed(&mut self) -> Result<u32> {
+        let chain = self.config.chain;
+        let sealed = self.blocks.height()?;
+        let cursor = self.records.cursor(chain, CursorKind::Books)?;
+        let end = sealed.min(cursor.saturating_add(self.config.max_blocks_per_step.max(1)));
+        if cursor >= end {
+            return Ok(0);
+        }
+        let mut books = self.books.clone();
+        let mut commits = Vec::new();
+        for number in cursor + 1..=end {
+            let block = self
+                .blocks
+                .sealed(number)?
+                .ok_or_else(|| SettlerError::Blocks(format!("block {number} is not sealed")))?;
+            if let Some(commit) = books.commit(&block.settlement())? {
+                commits.push(commit);
+                if commits.len() >= MAX_BLOCKS_PER_COMMIT {
+                    break;
+                }
+            }
+        }
+        // How far this looked: to the last block committed when the call is full.
+        let looked = match commits.last() {
+            Some(c) if commits.len() >= MAX_BLOCKS_PER_COMMIT => c.stored.block_number,
+            _ => end,
+        };
+        let records = &self.records;
+        if commits.is_empty() {
+            let mut rows = WriteBatch::new();
+            records.put_cursor(&mut rows, chain, CursorKind::Books, looked);
+            records.storage().commit(rows)?;
+            self.books = books;
+            return Ok(0);
+        }
+        let call = Secondary::commitCompressedBlocksCall {
+            last: commits[0].previous.into(),
+            blocks: commits.iter().map(|c| c.block.clone()).collect(),
+        };
+        let last = commits.last().map_or(0, |c| c.stored.block_number);
+        self.chains
+            .sender
+            .enqueue(
+                NewTx::call(
+                    Action::Commit.label(chain, last),
+                    self.chains.secondary.address,
+                    call.abi_encode(),
+                ),
+                |id| {
+                    let mut rows = WriteBatch::new();
+                    for commit in &commits {
+                        records.put_secondary(&mut rows, chain, commit.stored);
+                        records.put_action(
+                            &mut rows,
+                            chain,
+                            Action::Commit,
+                            commit.stored.block_number,
+                            id,
+                        );
+                    }
+                    records.put_cursor(&mut rows, chain, CursorKind::Books, looked);
+                    rows
+                },
+            )
+            .await?;
+        self.books = books;
+        Ok(1)
+    }
+
+    /// Delivers the sync hashes of the blocks committed here (final) and on the primary.
+    async fn deliver_sync_hashes(&mut self, primary_committed: u32) -> Result<u32> {
+        let chain = self.config.chain;
+        let last = self
+            .records
+            .last_action(chain, Action::SyncHash)?
+            .map_or(0, |(block, _)| block);
+        let mut sent = 0;
+        for claimed in
+            self.records
+                .secondary_between(chain, last + 1, primary_committed, Some(16))?
+        {
+            let route = Route {
+                source: &self.chains.secondary,
+                source_chain: chain,
+                receiver: self.config.primary_receiver,
+                destination_chain: self.config.primary,
+            };
+            let Some(tx) = self.transport.sync_hash(route, claimed).await? else {
+                break;
+            };
+            let records = &self.records;
+            let number = claimed.block_number;
+            self.chains
+                .primary_sender
+                .enqueue(tx, |id| {
+                    let mut rows = WriteBatch::new();
+                    records.put_action(&mut rows, chain, Action::SyncHash, number, id);
+                    rows
+                })
+                .await?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Delivers the confirmation of this chain's newest block the primary has executed,
+    /// when blocks of this chain wait for it. (Its own block, not the primary's newest:
+    /// `syncHashAt` walks back over the blocks that do not touch the chain.)
+    async fn deliver_confirmation(&mut self, primary_executed: u32) -> Result<u32> {
+        let chain = self.config.chain;
+        let delivered = self
+            .records
+            .last_action(chain, Action::Confirm)?
+            .map_or(0, |(block, _)| block);
+        if primary_executed <= delivered {
+            return Ok(0);
+        }
+        let Some(target) = self
+            .records
+            .last_secondary_at_or_below(chain, primary_executed)?
+            .filter(|b| b.block_number > delivered)
+            .map(|b| b.block_number)
+        else {
+            return Ok(0);
+        };
+        let claimed = self
+            .records
+            .primary(target)?
+            .and_then(|s| s.stored())
+            .ok_or_else(|| {
+                self.mismatch(format!(
+                    "no record of primary block {target} as the primary stored it"
+                ))
+            })?;
+        let route = Route {
+            source: &self.chains.primary,
+            source_chain: self.config.primary,
+            receiver: self.config.receiver,
+            destination_chain: chain,
+        };
+        let Some(tx) = self.transport.confirmation(route, claimed).await? else {
+            return Ok(0);
+        };
+        let records = &self.records;
+        self.chains
+            .sender
+            .enqueue(tx, |id| {
+                let mut rows = WriteBatch::new();
+                records.put_action(&mut rows, chain, Action::Confirm, target, id);
+                rows
+            })
+            .await?;
+        Ok(1)
+    }
+
+    /// Executes the blocks of this chain up to the confirmation it received. The contract
+    /// executes a block only inside the prefix that reaches the confirmed sync hash: a
+    /// prefix of at most [`MAX_BLOCKS_PER_COMMIT`] blocks goes in one call (which holds the
+    /// confirmed block); a longer one is first marked executable (`markConfirmedPrefix`),
+    /// then executed in calls of that size.
+    async fn execute_confirmed(&mut self, counters: SecondaryCounters) -> Result<u32> {
+        let chain = self.config.chain;
+        let asked = self
+            .records
+            .last_action(chain, Action::Execute)?
+            .map_or(0, |(block, _)| block);
+        let prefix: Vec<StoredBlock> = self
+            .records
+            .secondary_between(chain, asked + 1, counters.confirmed_block, None)?
+            .into_iter()
+            .filter(|b| b.block_sequence > counters.executed)
+            .collect();
+        let Some(reached) = prefix.last().copied() else {
+            return Ok(0);
+        };
+        let records = &self.records;
+        let mut sent = 0;
+        if prefix.len() > MAX_BLOCKS_PER_COMMIT
+            && records
+                .action(chain, Action::Mark, reached.block_number)?
+                .is_none()
+        {
+            let call = Secondary::markConfirmedPrefixCall {
+                reached: reached.into(),
+            };
+            self.chains
+                .sender
+                .enqueue(
+                    NewTx::call(
+                        Action::Mark.label(chain, reached.block_number),
+                        self.chains.secondary.address,
+                        call.abi_encode(),
+                    ),
+                    |id| {
+                        let mut rows = WriteBatch::new();
+                        records.put_action(
+                            &mut rows,
+                            chain,
+                            Action::Mark,
+                            reached.block_number,
+                            id,
+                        );
+                        rows
+                    },
+                )
+                .await?;
+            sent += 1;
+        }
+        let chunk = &prefix[..prefix.len().min(MAX_BLOCKS_PER_COMMIT)];
+        let target = chunk.last().map_or(0, |b| b.block_number);
+        let mut infos = Vec::with_capacity(chunk.len());
+        for stored in chunk {
+            let block = self.blocks.sealed(stored.block_number)?.ok_or_else(|| {
+                SettlerError::Blocks(format!("block {} is not sealed", stored.block_number))
+            })?;
+            infos.push(Secondary::ExecuteBlockInfo {
+                storedBlock: (*stored).into(),
+                ops: block.settlement().ops_for(chain),
+            });
+        }
+        let call = Secondary::executeBlocksCall { blocks: infos };
+        self.chains
+            .sender
+            .enqueue(
+                NewTx::call(
+                    Action::Execute.label(chain, target),
+                    self.chains.secondary.address,
+                    call.abi_encode(),
+                ),
+                |id| {
+                    let mut rows = WriteBatch::new();
+                    records.put_action(&mut rows, chain, Action::Execute, target, id);
+                    rows
+                },
+            )
+            .await?;
+        tracing::info!(chain = %self.name(), to = target, "execution asked for");
+        Ok(sent + 1)
+    }
+
+    async fn observe(
+        &mut self,
+        counters: SecondaryCounters,
+        primary_at: BlockId,
+        primary_committed: u32,
+    ) -> Result<()> {
+        let chain = self.config.chain;
+        let stages = [
+            Stage::Committed,
+            Stage::Synced,
+            Stage::Confirmed,
+            Stage::Executed,
+        ];
+        let mut ceiling = u32::MAX;
+        for stage in stages {
+            let from = self.observer.cursor(stage)? + 1;
+            let candidates = self
+                .records
+                .secondary_between(chain, from, ceiling, Some(256))?;
+            let mut observed = Vec::new();
+            for block in candidates {
+                let reached = match stage {
+                    Stage::Committed => block.block_sequence <= counters.committed,
+                    Stage::Synced => {
+                        block.block_number <= primary_committed
+                            && self
+                                .chains
+                                .primary
+                                .pending_sync_hashes(block.block_number, primary_at)
+                                .await?
+                                & (1u16 << chain.get())
+                                == 0
+                    }
+                    Stage::Confirmed => block.block_number <= counters.confirmed_block,
+                    _ => block.block_sequence <= counters.executed,
+                };
+                if !reached {
+                    break;
+                }
+                let kind = match stage {
+                    Stage::Committed => Action::Commit,
+                    Stage::Synced => Action::SyncHash,
+                    Stage::Confirmed => Action::Confirm,
+                    _ => Action::Execute,
+                };
+                observed.push(Observation {
+                    block: block.block_number,
+                    block_time: block.timestamp,
+                    action: Some((
+                        kind,
+                        self.records
+                            .action_covering(chain, kind, block.block_number)?,
+                    )),
+                });
+            }
+            let sender = if stage == Stage::Synced {
+                &self.chains.primary_sender
+            } else {
+                &self.chains.sender
+            };
+            ceiling = self.observer.record(stage, observed, sender).await?;
+        }
+        self.observer
+            .report_waiting(self.books.last().block_number)?;
+        Ok(())
+    }
+}
+
+impl Step for SyncSettler {
+    fn name(&self) -> String {
+        format!("sync actor ({})", self.chains.secondary.name)
+    }
+
+    async fn step(&mut self) -> Result<u32> {
+        if !self.reconciled {
+            self.reconcile().await?;
+        }
+        let mut sent = self.commit_sealed().await?;
+        // The primary's progress, at its final head: what may be delivered.
+        let Some(primary_at) = self.chains.primary.final_block().await? else {
+            return Ok(sent);
+        };
+        let primary_committed = self
+            .chains
+            .primary
+            .view(Primary::totalBlocksCommittedCall {}, primary_at)
+            .await?;
+        let primary_executed = self
+            .chains
+            .primary
+            .view(Primary::totalBlocksExecutedCall {}, primary_at)
+            .await?;
+        sent += self.deliver_sync_hashes(primary_committed).await?;
+        sent += self.deliver_confirmation(primary_executed).await?;
+        let Some(at) = self.chains.secondary.final_block().await? else {
+            return Ok(sent);
+        };
+        let counters = self.chains.secondary.secondary_counters(at).await?;
+        self.observe(counters, primary_at, primary_committed)
+            .await?;
+        sent += self.execute_confirmed(counters).await?;
+        Ok(sent)
+    }
+}
