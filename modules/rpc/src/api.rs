@@ -38,9 +38,15 @@ pub trait ManyfoldApi {
     #[method(name = "getTransactionReceipt")]
     async fn get_transaction_receipt(&self, hash: B256) -> RpcResult<Option<Receipt>>;
 
-    /// Where a block stands on each configured chain.
+    /// Where a block stands on each configured chain: the stages it reached there, each
+    /// with its transaction and time. `null` for a block not sealed.
     #[method(name = "getSettlementStatus")]
     async fn get_settlement_status(&self, number: BlockTag) -> RpcResult<Option<SettlementStatus>>;
+
+    /// A transaction's receipt and the settlement status of the block its receipt names.
+    /// `null` for a transaction with no receipt (unknown, or its block not sealed yet).
+    #[method(name = "getTransactionStatus")]
+    async fn get_transaction_status(&self, hash: B256) -> RpcResult<Option<TransactionStatus>>;
 
     /// The configured settlement chains.
     #[method(name = "chains")]
@@ -54,8 +60,8 @@ pub trait ManyfoldApi {
     #[subscription(name = "subscribeNewBlocks" => "newBlock", unsubscribe = "unsubscribeNewBlocks", item = Block)]
     async fn subscribe_new_blocks(&self) -> SubscriptionResult;
 
-    /// Every change of a block's stage (sealed, then per chain committed, proven,
-    /// synchronized, executed).
+    /// Every change of a block's stage: `sealed` in the node, then each stage it reaches
+    /// on each chain (committed, proven, synced, confirmed, executed), once each.
     #[subscription(name = "subscribeStatus" => "status", unsubscribe = "unsubscribeStatus", item = StatusChange)]
     async fn subscribe_status(&self) -> SubscriptionResult;
 }
@@ -183,25 +189,95 @@ pub struct ChainInfo {
     pub kind: String,
     /// Whether this chain verifies proofs.
     pub primary: bool,
+    /// Its EIP-155 chain id, once deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evm_chain_id: Option<u64>,
+    /// Its settlement contract, once deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<Address>,
+    /// Its Ethereum JSON-RPC endpoint, only where the node serves the chain itself (the
+    /// devnet's embedded chains); an external chain's URL is never shown (it may carry a
+    /// key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_url: Option<String>,
+    /// The L2 tokens its contract registered at deployment.
+    #[serde(default)]
+    pub tokens: Vec<ChainToken>,
 }
 
-/// Stage of a block on one chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// An L2 token on one chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainToken {
+    /// The L2 token id.
+    pub id: TokenId,
+    /// The ERC-20 there; the zero address for the native coin.
+    pub address: Address,
+    /// Its decimals there.
+    pub decimals: u8,
+}
+
+/// How far a block has come: `sealed` in the node, then, on each chain, the stages of
+/// that chain's role in order (DESIGN §1). The primary: committed, proven, synced,
+/// executed. A secondary: committed, synced, confirmed, executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Stage {
-    /// Sealed by the node, not yet on the chain.
+    /// Sealed by the node; nothing recorded on the chain yet.
     Sealed,
-    /// Block data committed.
+    /// The chain's contract stored the block (a secondary stores only the blocks that
+    /// carry its own ops).
     Committed,
-    /// Proof verified (primary only).
+    /// The primary verified a proof covering the block. The primary only.
     Proven,
-    /// Sync hashes agreed and the confirmation delivered.
-    Synchronized,
-    /// Executed: withdrawals claimable.
+    /// The primary: every secondary's sync hash for the block is recorded there. A
+    /// secondary: its sync hash for the block reached the primary.
+    Synced,
+    /// The primary's confirmation of the block reached the secondary. Secondaries only.
+    Confirmed,
+    /// The chain's contract executed the block: its withdrawals can be claimed there.
     Executed,
 }
 
-/// A block's stage on every configured chain.
+impl From<manyfold_settler::Stage> for Stage {
+    fn from(stage: manyfold_settler::Stage) -> Self {
+        use manyfold_settler::Stage as S;
+        match stage {
+            S::Committed => Self::Committed,
+            S::Proven => Self::Proven,
+            S::Synced => Self::Synced,
+            S::Confirmed => Self::Confirmed,
+            S::Executed => Self::Executed,
+        }
+    }
+}
+
+/// One stage a block reached on a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageReached {
+    /// The stage.
+    pub stage: Stage,
+    /// The settlement transaction that reached it on the chain; `null` where none of the
+    /// node's did (e.g. a block the primary counts as synced because the secondaries'
+    /// sync hashes arrived).
+    pub tx_hash: Option<B256>,
+    /// When the node recorded it, in Unix seconds (a quantity).
+    #[serde(with = "manyfold_types::quantity")]
+    pub at: u64,
+}
+
+impl From<manyfold_settler::StageRecord> for StageReached {
+    fn from(record: manyfold_settler::StageRecord) -> Self {
+        Self {
+            stage: record.stage.into(),
+            tx_hash: record.tx,
+            at: record.at,
+        }
+    }
+}
+
+/// A block's stages on every configured chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettlementStatus {
@@ -210,29 +286,78 @@ pub struct SettlementStatus {
     pub number: u32,
     /// Block hash.
     pub hash: B256,
-    /// Per chain.
+    /// One entry per configured chain, in the order of `manyfold_chains`.
     pub chains: Vec<ChainStage>,
 }
 
-/// A block's stage on one chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A block's stages on one chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainStage {
     /// The chain.
     pub chain: ChainId,
-    /// Its stage there.
+    /// Whether it is the primary (which stages it passes through depends on it).
+    pub primary: bool,
+    /// The furthest stage the block reached there: the last of `stages`, or `sealed`
+    /// when `stages` is empty.
     pub stage: Stage,
+    /// Every stage reached there, in order.
+    pub stages: Vec<StageReached>,
 }
 
-/// A block reaching a stage, on a chain or (for `sealed`) in the node.
+/// A transaction and where its block stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionStatus {
+    /// Its receipt: the block that included it (or, for a failed one, the block in which
+    /// it was dropped, which settles nothing of it) and its outcome.
+    pub receipt: Receipt,
+    /// The settlement status of the receipt's block.
+    pub settlement: SettlementStatus,
+}
+
+/// A block reaching a stage: `sealed` in the node, or a stage on one chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusChange {
     /// Block number.
     #[serde(with = "manyfold_types::quantity")]
     pub number: u32,
-    /// The chain, absent for `sealed`.
+    /// The chain; `null` for `sealed`.
     pub chain: Option<ChainId>,
-    /// The new stage.
+    /// The stage reached.
     pub stage: Stage,
+    /// The settlement transaction that reached it; `null` for `sealed` and where none
+    /// of the node's did.
+    pub tx_hash: Option<B256>,
+    /// When, in Unix seconds (a quantity): the block's timestamp for `sealed`, the time
+    /// the node recorded the stage otherwise.
+    #[serde(with = "manyfold_types::quantity")]
+    pub at: u64,
+}
+
+impl StatusChange {
+    /// `block` sealed.
+    pub fn sealed(block: &Block) -> Self {
+        Self {
+            number: block.number,
+            chain: None,
+            stage: Stage::Sealed,
+            tx_hash: None,
+            at: block.timestamp,
+        }
+    }
+}
+
+impl From<manyfold_settler::StageChange> for StatusChange {
+    fn from(change: manyfold_settler::StageChange) -> Self {
+        let reached = StageReached::from(change.record);
+        Self {
+            number: change.block,
+            chain: Some(change.chain),
+            stage: reached.stage,
+            tx_hash: reached.tx_hash,
+            at: reached.at,
+        }
+    }
 }

@@ -12,11 +12,13 @@ use jsonrpsee::server::{
 use jsonrpsee::RpcModule;
 use manyfold_block_builder::{BlockBuilderHandle, BlockStore, NewBlock};
 use manyfold_mempool::MempoolHandle;
+use manyfold_settler::{StageChange, StageEvents, StageStore};
 use manyfold_state::SharedState;
 use manyfold_types::block::fr_to_b256;
 use manyfold_types::{Block, L2Tx, PriorityOp, Receipt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
 
 use crate::api::*;
 use crate::errors::{codes, error, from_mempool};
@@ -70,6 +72,12 @@ pub struct RpcContext {
     pub chains: Vec<ChainInfo>,
     /// Whether `manyfold_submitPriorityOp` is enabled (devnet).
     pub allow_priority_injection: bool,
+    /// The stages each block reached on each chain, as the settlement actors recorded
+    /// them. `None` when the node settles nowhere: every block stays `sealed`.
+    pub stages: Option<StageStore>,
+    /// Where the settlement actors announce each stage once it is recorded, for
+    /// `manyfold_subscribeStatus`. `None` when the node settles nowhere.
+    pub stage_events: Option<StageEvents>,
 }
 
 /// A running server.
@@ -146,6 +154,60 @@ impl RpcContext {
             BlockTag::Latest => self.blocks.height().map_err(unavailable),
             BlockTag::Number(n) => Ok(n),
         }
+    }
+
+    /// Block `n`'s stages on every configured chain; `None` if it is not sealed.
+    fn settlement_status(&self, n: u32) -> RpcResult<Option<SettlementStatus>> {
+        let Some(block) = self.blocks.block(n).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let mut reached = match &self.stages {
+            Some(stages) => stages.block(n).map_err(unavailable)?,
+            None => BTreeMap::new(),
+        };
+        let chains = self
+            .chains
+            .iter()
+            .map(|c| {
+                let stages: Vec<StageReached> = reached
+                    .remove(&c.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(StageReached::from)
+                    .collect();
+                ChainStage {
+                    chain: c.id,
+                    primary: c.primary,
+                    // Stages are recorded only in their order, so the last is the furthest.
+                    stage: stages.last().map_or(Stage::Sealed, |s| s.stage),
+                    stages,
+                }
+            })
+            .collect();
+        Ok(Some(SettlementStatus {
+            number: block.number,
+            hash: block.hash(),
+            chains,
+        }))
+    }
+
+    fn transaction_status(&self, hash: B256) -> RpcResult<Option<TransactionStatus>> {
+        let Some(receipt) = self.blocks.receipt(&hash).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        // A receipt is committed with its block, so a missing block is a damaged store.
+        let settlement = self
+            .settlement_status(receipt.block_number)?
+            .ok_or_else(|| {
+                unavailable(format!(
+                    "transaction {hash} has a receipt in block {}, which is missing",
+                    receipt.block_number
+                ))
+            })?;
+        Ok(Some(TransactionStatus {
+            receipt,
+            settlement,
+        }))
     }
 
     fn account_view(&self, account: AccountRef, with_proof: bool) -> Option<AccountView> {
@@ -232,25 +294,17 @@ impl ManyfoldApiServer for RpcContext {
     }
 
     async fn get_settlement_status(&self, number: BlockTag) -> RpcResult<Option<SettlementStatus>> {
-        let n = self.resolve(number)?;
-        let Some(block) = self.blocks.block(n).map_err(unavailable)? else {
-            return Ok(None);
-        };
-        // Settlement progress is recorded by the settler; until a chain has committed the
-        // block, it stands at `sealed` there.
-        let chains = self
-            .chains
-            .iter()
-            .map(|c| ChainStage {
-                chain: c.id,
-                stage: Stage::Sealed,
-            })
-            .collect();
-        Ok(Some(SettlementStatus {
-            number: block.number,
-            hash: block.hash(),
-            chains,
-        }))
+        let started = Instant::now();
+        let result = self.resolve(number).and_then(|n| self.settlement_status(n));
+        count("getSettlementStatus", started, result.is_ok());
+        result
+    }
+
+    async fn get_transaction_status(&self, hash: B256) -> RpcResult<Option<TransactionStatus>> {
+        let started = Instant::now();
+        let result = self.transaction_status(hash);
+        count("getTransactionStatus", started, result.is_ok());
+        result
     }
 
     async fn chains(&self) -> RpcResult<Vec<ChainInfo>> {
@@ -277,41 +331,87 @@ impl ManyfoldApiServer for RpcContext {
     }
 
     async fn subscribe_status(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        let events = self.builder.subscribe();
+        // Subscribe before accepting, so nothing announced in between is missed.
+        let blocks = self.builder.subscribe();
+        let stages = self.stage_events.as_ref().map(StageEvents::subscribe);
         let sink = pending.accept().await?;
-        forward(events, sink, |event| {
-            serde_json::value::to_raw_value(&StatusChange {
-                number: event.block.number,
-                chain: None,
-                stage: Stage::Sealed,
-            })
-        })
-        .await
+        forward_status(blocks, stages, sink).await
+    }
+}
+
+/// The next event on `events`, skipping (and counting) whatever a subscriber too slow to
+/// keep up missed; `None` once every sender is gone.
+async fn next_event<T: Clone>(events: &mut Receiver<T>) -> Option<T> {
+    loop {
+        match events.recv().await {
+            Ok(event) => return Some(event),
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "a subscriber lagged behind");
+                metrics::counter!("manyfold_rpc_subscription_lagged_total").increment(missed);
+            }
+            Err(RecvError::Closed) => return None,
+        }
     }
 }
 
 /// Forwards block events to a subscriber until it leaves; a subscriber too slow to keep
 /// up skips the events it missed rather than holding the builder back.
 async fn forward(
-    mut events: tokio::sync::broadcast::Receiver<NewBlock>,
+    mut events: Receiver<NewBlock>,
     sink: jsonrpsee::SubscriptionSink,
     render: impl Fn(&NewBlock) -> Result<Box<serde_json::value::RawValue>, serde_json::Error>,
 ) -> SubscriptionResult {
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Ok(event) => {
+            event = next_event(&mut events) => match event {
+                Some(event) => {
                     if sink.send(render(&event)?).await.is_err() {
                         return Ok(());
                     }
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "a subscriber lagged behind");
-                    metrics::counter!("manyfold_rpc_subscription_lagged_total").increment(missed);
-                }
-                Err(RecvError::Closed) => return Ok(()),
+                None => return Ok(()),
             },
             _ = sink.closed() => return Ok(()),
         }
     }
+}
+
+/// Forwards to a subscriber every sealed block and every stage the settlement actors
+/// announce, each as one `status` notification, until it leaves or the builder stops.
+/// Each announcement is forwarded once, as it arrives; a subscriber too slow to keep up
+/// skips what it missed (the stage records stay the truth: `getSettlementStatus`).
+async fn forward_status(
+    mut blocks: Receiver<NewBlock>,
+    mut stages: Option<Receiver<StageChange>>,
+    sink: jsonrpsee::SubscriptionSink,
+) -> SubscriptionResult {
+    loop {
+        let change = tokio::select! {
+            event = next_event(&mut blocks) => match event {
+                Some(event) => StatusChange::sealed(&event.block),
+                None => return Ok(()),
+            },
+            change = next_stage(&mut stages) => StatusChange::from(change),
+            _ = sink.closed() => return Ok(()),
+        };
+        if sink
+            .send(serde_json::value::to_raw_value(&change)?)
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// The next stage change; never, when there are no stage events or none can come any
+/// more (the node settles nowhere, or the settlement actors are gone).
+async fn next_stage(stages: &mut Option<Receiver<StageChange>>) -> StageChange {
+    if let Some(events) = stages {
+        if let Some(change) = next_event(events).await {
+            return change;
+        }
+        *stages = None;
+    }
+    std::future::pending().await
 }

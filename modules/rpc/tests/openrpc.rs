@@ -1,12 +1,11 @@
 //! The OpenRPC document kept in the repository describes exactly what the server serves.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use manyfold_block_builder::{BlockBuilderActor, BlockBuilderConfig, BlockStore};
-use manyfold_mempool::{MempoolActor, MempoolConfig};
-use manyfold_rpc::{module, RpcContext, OPENRPC_DOCUMENT};
+use manyfold_rpc::{module, OPENRPC_DOCUMENT};
 use manyfold_state::L2State;
 use manyfold_storage::{MemoryStorage, Storage};
 
@@ -17,28 +16,7 @@ fn document_lists_exactly_the_served_methods_and_error_codes() {
         let state = Arc::new(RwLock::new(L2State::new(manyfold_types::ChainSet::local(
             1,
         ))));
-        let mempool = MempoolActor::new(
-            MempoolConfig::default(),
-            storage.clone(),
-            state.clone(),
-            Default::default(),
-        )
-        .start_supervised(Duration::from_secs(1));
-        let builder = BlockBuilderActor::new(
-            BlockBuilderConfig::default(),
-            storage.clone(),
-            state.clone(),
-            mempool.clone(),
-        )
-        .start_supervised();
-        let context = RpcContext {
-            mempool,
-            state,
-            blocks: BlockStore::new(storage),
-            builder,
-            chains: Vec::new(),
-            allow_priority_injection: false,
-        };
+        let context = common::context(storage, state, Vec::new(), true, 0);
         module(context).method_names().map(str::to_string).collect()
     });
     let doc: serde_json::Value = serde_json::from_str(OPENRPC_DOCUMENT).unwrap();
