@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub deployment_file: Option<PathBuf>,
     /// `manyfold deploy`.
     pub deploy: crate::deploy::DeployConfig,
+    /// The settlement actors: keys, pacing, fee caps.
+    pub settlement: crate::settlement::SettlementConfig,
 }
 
 /// The Prometheus endpoint.
@@ -64,8 +66,14 @@ pub struct ActorsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevConfig {
-    /// Enables `manyfold_submitPriorityOp`, which stands in for chain watchers.
+    /// Enables `manyfold_submitPriorityOp`, which stands in for chain watchers. Refused
+    /// when chains are configured: their watchers are then the only source.
     pub allow_priority_injection: bool,
+    /// Takes the deployer's, the operator's and the committee's keys from the public test
+    /// mnemonic of the embedded chains (dev accounts 7, 8 and 9) when none is configured:
+    /// for a local devnet only, where those keys are public anyway.
+    #[serde(default)]
+    pub keys_from_mnemonic: bool,
 }
 
 impl Default for NodeConfig {
@@ -87,6 +95,7 @@ impl Default for NodeConfig {
             chains: manyfold_chain::Table::new(),
             deployment_file: None,
             deploy: crate::deploy::DeployConfig::default(),
+            settlement: crate::settlement::SettlementConfig::default(),
         }
     }
 }
@@ -148,18 +157,78 @@ impl NodeConfig {
             .map_err(|e| ConfigError::Inconsistent(format!("chains: {e}")))
     }
 
-    /// The defaults of `manyfold devnet`: its own data directory, priority injection on,
+    /// The defaults of `manyfold devnet`: three embedded chains in the node's process
+    /// (`primary`, id 0, which verifies the proofs; `alpha`, id 1; `beta`, id 2), each
+    /// serving Ethereum JSON-RPC (ports 8546, 8547, 8548; EVM chain ids 31337, 31338,
+    /// 31339); contracts deployed with a dev ERC-20 (`DUSD`, L2 token 1, 6 decimals) beside
+    /// the native coin (L2 token 0); the node's own keys from the public test mnemonic;
     /// proving on with an insecure local powers-of-tau setup.
     pub fn devnet() -> Self {
+        let chain = |id: u16, primary: bool, port: u16| {
+            serde_json::json!({
+                "kind": "embedded",
+                "id": id,
+                "primary": primary,
+                "finality": "finalized",
+                "chain_id": 31_337 + u64::from(id),
+                "rpc": format!("127.0.0.1:{port}"),
+                "dev_accounts": 10,
+            })
+        };
+        let mut chains = manyfold_chain::Table::new();
+        chains.insert("primary".into(), chain(0, true, 8546));
+        chains.insert("alpha".into(), chain(1, false, 8547));
+        chains.insert("beta".into(), chain(2, false, 8548));
+        let dev = |index: u32| {
+            manyfold_sender::LocalSigner::from_bytes(&crate::settlement::dev_key(index))
+                .map(|s| manyfold_sender::TxSigner::address(&s))
+                .expect("dev keys are valid")
+        };
+        let native = crate::deploy::TokenConfig {
+            id: 0,
+            chains: ["primary", "alpha", "beta"]
+                .into_iter()
+                .map(|name| {
+                    (
+                        name.to_owned(),
+                        crate::deploy::TokenOnChain {
+                            address: alloy_primitives::Address::ZERO,
+                            decimals: 18,
+                            min_deposit: 0,
+                        },
+                    )
+                })
+                .collect(),
+        };
         Self {
             data_dir: PathBuf::from("manyfold-devnet"),
             dev: DevConfig {
-                allow_priority_injection: true,
+                allow_priority_injection: false,
+                keys_from_mnemonic: true,
             },
             prover: ProverConfig {
                 enabled: true,
                 insecure_devnet_setup: true,
                 ..ProverConfig::default()
+            },
+            chains,
+            deploy: crate::deploy::DeployConfig {
+                operator: Some(dev(crate::settlement::DEV_OPERATOR)),
+                committee: vec![dev(crate::settlement::DEV_COMMITTEE)],
+                threshold: 1,
+                // A devnet's users should not wait a week for anything.
+                priority_expiry_s: 3_600,
+                governance_delay_s: 3_600,
+                tokens: vec![native],
+                dev_token: Some(crate::deploy::DevTokenConfig {
+                    id: 1,
+                    name: "Dev USD".into(),
+                    symbol: "DUSD".into(),
+                    decimals: 6,
+                    holders: (0..crate::settlement::DEV_DEPLOYER).map(dev).collect(),
+                    amount_each: alloy_primitives::U256::from(1_000_000_000_000u64),
+                }),
+                ..crate::deploy::DeployConfig::default()
             },
             ..Self::default()
         }
@@ -190,6 +259,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "chains",
     "deployment_file",
     "deploy",
+    "settlement",
 ];
 
 /// Loads the configuration from `base` defaults, an optional TOML file, the environment
@@ -388,8 +458,26 @@ mod tests {
     fn the_devnet_proves_with_an_insecure_setup_by_default() {
         let devnet = NodeConfig::devnet();
         assert!(devnet.prover.enabled && devnet.prover.insecure_devnet_setup);
-        assert!(devnet.dev.allow_priority_injection);
+        // Three embedded chains, deposits from their watchers only, the node's keys from
+        // the public mnemonic.
+        let specs = devnet.chain_specs().unwrap();
+        assert_eq!(
+            specs
+                .iter()
+                .map(|s| (s.name.as_str(), s.id.get(), s.primary))
+                .collect::<Vec<_>>(),
+            vec![
+                ("primary", 0, true),
+                ("alpha", 1, false),
+                ("beta", 2, false)
+            ]
+        );
+        assert!(specs.iter().all(|s| s.kind == "embedded"));
+        assert!(!devnet.dev.allow_priority_injection);
+        assert!(devnet.dev.keys_from_mnemonic);
+        devnet.validate().unwrap();
         assert!(!NodeConfig::default().prover.enabled);
+        assert!(!NodeConfig::default().dev.keys_from_mnemonic);
     }
 
     #[test]
@@ -478,7 +566,24 @@ mod example_tests {
             )
             .unwrap();
             assert_eq!(devnet.rpc, RpcConfig::default());
-            assert!(devnet.dev.allow_priority_injection);
+            assert!(!devnet.dev.allow_priority_injection);
+            assert_eq!(devnet.chain_specs().unwrap().len(), 3);
+            let anvil = load(
+                NodeConfig::default(),
+                Some(&root.join("anvil.toml")),
+                &CliOverrides::default(),
+            )
+            .unwrap();
+            anvil.validate().unwrap();
+            let specs = anvil.chain_specs().unwrap();
+            assert_eq!(
+                specs.iter().map(|s| s.kind.as_str()).collect::<Vec<_>>(),
+                vec!["embedded", "evm", "evm"]
+            );
+            assert_eq!(
+                anvil.settlement.operator_key_env.as_deref(),
+                Some("MANYFOLD_OPERATOR_KEY")
+            );
             let node = load(
                 NodeConfig::default(),
                 Some(&root.join("node.toml")),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{keccak256, Address, B256, U256};
-use alloy_sol_types::{SolCall, SolValue};
+use alloy_sol_types::{SolCall, SolConstructor, SolValue};
 use manyfold_chain::{BuiltChain, Chain};
 use manyfold_contracts::bindings::{Artifact, Primary, Secondary};
 use manyfold_sender::{
@@ -32,11 +32,13 @@ use serde::{Deserialize, Serialize};
 /// Gas for each creation: the chain interface estimates calls of a callee only, so
 /// creations carry fixed limits, measured on the artifacts with room to spare (the Primary
 /// is close to the 24 KiB code limit: about 5.3M gas to deploy).
-const CREATE_GAS: [(Artifact, u64); 4] = [
+const CREATE_GAS: [(Artifact, u64); 5] = [
     (Artifact::PoseidonT5, 6_000_000),
     (Artifact::PrecompileVerifier, 1_500_000),
     (Artifact::Primary, 9_000_000),
     (Artifact::Secondary, 9_000_000),
+    // About 415k plus 30k per holder: room for some thirty holders.
+    (Artifact::DevToken, 1_500_000),
 ];
 
 fn create_gas(artifact: Artifact) -> u64 {
@@ -83,6 +85,28 @@ pub struct DeployConfig {
     pub timeout_s: u64,
     /// The L2 tokens and what each is on each chain.
     pub tokens: Vec<TokenConfig>,
+    /// A development ERC-20 deployed on every chain and registered there (devnets only).
+    #[serde(default)]
+    pub dev_token: Option<DevTokenConfig>,
+}
+
+/// A development ERC-20 (`DevToken`), deployed first on every chain and registered under
+/// one L2 token id, its supply minted to the holders at deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevTokenConfig {
+    /// Its L2 token id.
+    pub id: u16,
+    /// Its ERC-20 name.
+    pub name: String,
+    /// Its ERC-20 symbol.
+    pub symbol: String,
+    /// Its decimals (at most the L2's 18).
+    pub decimals: u8,
+    /// Who gets `amount_each` local units at deployment.
+    pub holders: Vec<Address>,
+    /// Local units minted to each holder.
+    pub amount_each: U256,
 }
 
 impl Default for DeployConfig {
@@ -103,6 +127,7 @@ impl Default for DeployConfig {
             max_priority_fee_per_gas: 10_000_000_000,
             timeout_s: 600,
             tokens: Vec::new(),
+            dev_token: None,
         }
     }
 }
@@ -398,6 +423,20 @@ pub fn plan(
         });
         address
     };
+    let dev_token = config.dev_token.as_ref().map(|token| {
+        create(
+            Artifact::DevToken,
+            manyfold_contracts::bindings::DevToken::constructorCall {
+                name_: token.name.clone(),
+                symbol_: token.symbol.clone(),
+                decimals_: token.decimals,
+                holders: token.holders.clone(),
+                amountEach: token.amount_each,
+            }
+            .abi_encode(),
+            &mut steps,
+        )
+    });
     let settlement = if id == genesis.primary {
         let poseidon = create(Artifact::PoseidonT5, Vec::new(), &mut steps);
         let verifier = create(
@@ -443,6 +482,20 @@ pub fn plan(
             token: here.address,
             decimals: here.decimals,
             minDeposit: u128::from(here.min_deposit),
+        };
+        let label = format!("add token {}", token.id);
+        steps.push(Step {
+            tx: NewTx::call(label.clone(), settlement, call.abi_encode()).with_gas_limit(200_000),
+            label,
+            creates: None,
+        });
+    }
+    if let (Some(token), Some(address)) = (&config.dev_token, dev_token) {
+        let call = Primary::addTokenCall {
+            tokenId: token.id,
+            token: address,
+            decimals: token.decimals,
+            minDeposit: 0,
         };
         let label = format!("add token {}", token.id);
         steps.push(Step {
@@ -659,6 +712,13 @@ pub async fn deploy_chain(
                     decimals: here.decimals,
                 })
             })
+            .chain(config.dev_token.as_ref().and_then(|t| {
+                created("deploy DevToken").map(|address| DeployedToken {
+                    id: t.id,
+                    address,
+                    decimals: t.decimals,
+                })
+            }))
             .collect(),
     };
     tracing::info!(chain = %name, settlement = %deployed.settlement, "deployed");
@@ -796,7 +856,16 @@ pub async fn run(
         .map_err(|e| DeployError::Config(e.to_string()))?;
     // Timed embedded chains need their block timers while the deployment waits.
     let _miners = chains.start_miners();
-    let key = deployer_key(&config.deploy)?;
+    let key = match deployer_key(&config.deploy) {
+        Err(DeployError::Config(_))
+            if config.dev.keys_from_mnemonic
+                && config.deploy.deployer_key_env.is_none()
+                && config.deploy.deployer_key_file.is_none() =>
+        {
+            crate::settlement::dev_key(crate::settlement::DEV_DEPLOYER)
+        }
+        other => other?,
+    };
     let signer: Arc<dyn TxSigner> = Arc::new(
         manyfold_sender::LocalSigner::from_bytes(&key)
             .map_err(|e| DeployError::Config(format!("the deployer's key: {e}")))?,
@@ -847,7 +916,7 @@ pub fn deployer_key(config: &DeployConfig) -> Result<[u8; 32], DeployError> {
     Ok(key)
 }
 
-fn check_private(path: &Path) -> Result<(), DeployError> {
+pub(crate) fn check_private(path: &Path) -> Result<(), DeployError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
         .map_err(|e| DeployError::Config(format!("{}: {e}", path.display())))?

@@ -8,8 +8,10 @@
 pub mod chains;
 pub mod config;
 pub mod deploy;
+pub mod devnet;
 mod metrics_endpoint;
 mod node;
+pub mod settlement;
 pub mod stdout;
 
-pub use node::{run, start, NodeError, RunningNode};
+pub use node::{run, run_with, start, NodeError, RunningNode};

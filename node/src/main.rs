@@ -38,6 +38,9 @@ enum Command {
     /// Runs the embedded EVM chain as a process of its own, serving Ethereum JSON-RPC
     /// (what `cast`, alloy or the `evm` chain plugin talk to).
     Chain(ChainArgs),
+    /// A user's wallet against the node and the chains: deposit, transfer, withdraw,
+    /// claim, balance, status.
+    Wallet(manyfold_wallet::WalletArgs),
 }
 
 #[derive(Args)]
@@ -124,10 +127,11 @@ fn main() -> ExitCode {
         }
     };
     let (base, common, devnet) = match &cli.command {
-        Command::Devnet(common) => (NodeConfig::devnet(), common, true),
+        Command::Devnet(common) => return devnet(common, &mut out),
         Command::Node { common } => (NodeConfig::default(), common, false),
         Command::Deploy { common } => return deploy(common, &mut out),
         Command::Chain(args) => return chain(args),
+        Command::Wallet(args) => return wallet(args.clone(), &mut out),
     };
     init_logs(&common.log);
     if !devnet && common.config.is_none() {
@@ -141,13 +145,70 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if devnet {
-        tracing::info!(
-            data_dir = %config.data_dir.display(),
-            "devnet: sequencing only; the embedded chains arrive with the chain plugins"
-        );
-    }
     match manyfold_node::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `manyfold devnet`: deploys the contracts on its three embedded chains (once; a restart
+/// finds them), then runs the node and prints its endpoints, the dev keys and a
+/// walkthrough: the only lines it writes to stdout.
+fn devnet(common: &Common, out: &mut manyfold_node::stdout::UserOut) -> ExitCode {
+    init_logs(&common.log);
+    let config = match config::load(
+        NodeConfig::devnet(),
+        common.config.as_deref(),
+        &common.overrides(),
+    ) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let deployed = manyfold_node::deploy::Deployment::read(&config.deployment_path())
+        .ok()
+        .filter(|d| {
+            config
+                .chain_specs()
+                .map(|specs| specs.iter().all(|s| d.chains.contains_key(&s.name)))
+                .unwrap_or(false)
+        });
+    if deployed.is_none() {
+        eprintln!(
+            "devnet: deploying the contracts on its chains (the first start also sets up the prover's parameters: a few minutes)"
+        );
+        let mut last = (String::new(), usize::MAX);
+        let progress = |chain: &str, done: usize, total: usize| {
+            if (chain, done) != (last.0.as_str(), last.1) {
+                eprintln!("deploy {chain}: {done}/{total} steps final");
+                last = (chain.to_owned(), done);
+            }
+        };
+        if let Err(e) = runtime().block_on(manyfold_node::deploy::run(&config, progress)) {
+            eprintln!("error: deploying the devnet's contracts: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let deployment = match manyfold_node::deploy::Deployment::read(&config.deployment_path()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut printed = Ok(());
+    let result = manyfold_node::run_with(config, |node| {
+        printed = manyfold_node::devnet::print_welcome(out, node, &deployment);
+    });
+    if let Err(e) = printed {
+        eprintln!("error: writing to stdout: {e}");
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -200,6 +261,18 @@ fn deploy(common: &Common, out: &mut manyfold_node::stdout::UserOut) -> ExitCode
                 }
             }
         }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn wallet(args: manyfold_wallet::WalletArgs, out: &mut manyfold_node::stdout::UserOut) -> ExitCode {
+    // Quiet unless asked: the wallet writes its own progress to stderr.
+    init_logs("warn");
+    match manyfold_wallet::run(args, out) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -41,6 +41,8 @@ pub struct RunningNode {
     pub builder: BlockBuilderHandle,
     /// The prover, if enabled.
     pub prover: Option<ProverHandle>,
+    /// Settlement, when chains are configured.
+    pub settlement: Option<crate::settlement::Settlement>,
     rpc: RpcHandle,
 }
 
@@ -50,6 +52,9 @@ impl RunningNode {
     /// flushing; the mempool actor ends with the actix system.
     pub async fn stop(self) {
         self.rpc.stop().await;
+        if let Some(settlement) = self.settlement {
+            settlement.stop().await;
+        }
         if let Some(prover) = &self.prover {
             prover.stop().await;
         }
@@ -91,6 +96,26 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         .priority_cursor()
         .map_err(|e| NodeError::Storage(e.to_string()))?;
 
+    // Before any actor starts (loading takes seconds and would hold their thread). With
+    // chains, the parameters are loaded here, once: the primary's verifier pins their
+    // key, and the prover proves with them.
+    // The parameters carry the chain set the prover replays blocks with: the deployed
+    // one (a ChangePubKey's signature binds its chain's id and contract), not a local one
+    // of the same size (which gives the same circuit and key).
+    let params = if config.prover.enabled && deployment.is_some() {
+        let (ptau, params_dir) = params_source(config)?;
+        Some(Arc::new(
+            manyfold_prover::params::load_or_setup(&params_dir, &ptau, &chain_set)
+                .map_err(|e| NodeError::Prover(e.to_string()))?,
+        ))
+    } else {
+        None
+    };
+    let chains = match &deployment {
+        None => None,
+        Some(deployment) => Some(open_chains(config, &specs, deployment, params.as_deref())?),
+    };
+
     let timeout = Duration::from_millis(config.actors.request_timeout_ms);
     let mut mempool = MempoolActor::new(config.mempool, storage.clone(), state.clone(), cursor);
     if let Some(deployment) = &deployment {
@@ -108,17 +133,18 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
 
     let prover = if config.prover.enabled {
         let (ptau, params_dir) = params_source(config)?;
-        Some(
-            ProverActor::new(
-                config.prover.clone(),
-                storage.clone(),
-                params_dir,
-                ptau,
-                chain_set,
-                builder.subscribe(),
-            )
-            .start_actor(timeout),
-        )
+        let mut actor = ProverActor::new(
+            config.prover.clone(),
+            storage.clone(),
+            params_dir,
+            ptau,
+            chain_set,
+            builder.subscribe(),
+        );
+        if let Some(params) = params {
+            actor = actor.with_params(params);
+        }
+        Some(actor.start_actor(timeout))
     } else {
         tracing::warn!("the prover is disabled: blocks are sealed but not proven");
         None
@@ -129,26 +155,73 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
             "no settlement chains configured: the node sequences blocks for one local chain (id 0) but settles nowhere"
         );
     }
-    let chains = specs
-        .iter()
-        .map(|c| ChainInfo {
-            id: c.id,
-            name: c.name.clone(),
-            kind: c.kind.clone(),
-            primary: c.primary,
-        })
-        .collect();
+
     if config.dev.allow_priority_injection {
         tracing::warn!(
             "dev.allow_priority_injection is on: anyone reaching the RPC can inject deposits"
         );
     }
+    let stage_events = tokio::sync::broadcast::channel(1024).0;
+    let stages = deployment
+        .is_some()
+        .then(|| manyfold_settler::StageStore::new(storage.clone()));
+    let settlement = match (chains, &deployment) {
+        (Some(chains), Some(deployment)) => Some(
+            crate::settlement::start(crate::settlement::SettlementInputs {
+                config,
+                storage: storage.clone(),
+                chains,
+                deployment,
+                blocks: blocks.clone(),
+                proofs: manyfold_prover::ProofStore::new(storage.clone()),
+                mempool: mempool.clone(),
+                events: stage_events.clone(),
+            })
+            .await?,
+        ),
+        _ => None,
+    };
+    let endpoints = settlement
+        .as_ref()
+        .map(|s| s.endpoints.clone())
+        .unwrap_or_default();
+    let chain_infos = specs
+        .iter()
+        .map(|c| {
+            let deployed = deployment.as_ref().and_then(|d| d.chains.get(&c.name));
+            ChainInfo {
+                id: c.id,
+                name: c.name.clone(),
+                kind: c.kind.clone(),
+                primary: c.primary,
+                evm_chain_id: deployed.map(|d| d.evm_chain_id),
+                settlement: deployed.map(|d| d.settlement),
+                rpc_url: endpoints.get(&c.name).map(|a| format!("http://{a}")),
+                tokens: deployed
+                    .map(|d| {
+                        d.tokens
+                            .iter()
+                            .filter_map(|t| {
+                                Some(manyfold_rpc::api::ChainToken {
+                                    id: manyfold_types::TokenId::new(t.id).ok()?,
+                                    address: t.address,
+                                    decimals: t.decimals,
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
     let context = RpcContext {
+        stages,
+        stage_events: settlement.as_ref().map(|_| stage_events.clone()),
         mempool: mempool.clone(),
         state,
         blocks,
         builder: builder.clone(),
-        chains,
+        chains: chain_infos,
         allow_priority_injection: config.dev.allow_priority_injection,
     };
     let rpc = manyfold_rpc::start(&config.rpc, context)
@@ -159,8 +232,50 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         mempool,
         builder,
         prover,
+        settlement,
         rpc,
     })
+}
+
+/// Builds the configured chains, the primary with the verifier pinned to the prover's key,
+/// and checks them against the deployment.
+fn open_chains(
+    config: &NodeConfig,
+    specs: &[manyfold_chain::ChainSpec],
+    deployment: &crate::deploy::Deployment,
+    params: Option<&manyfold_prover::Params>,
+) -> Result<crate::chains::Chains, NodeError> {
+    let verifier = match params {
+        Some(params) => {
+            if alloy_primitives::B256::from(params.vk_digest) != deployment.verifying_key_digest {
+                return Err(NodeError::Config(format!(
+                    "the prover's verifying key digest {} is not the one the primary's verifier was deployed with ({}): other parameters or another powers-of-tau source",
+                    alloy_primitives::B256::from(params.vk_digest),
+                    deployment.verifying_key_digest
+                )));
+            }
+            Some(Arc::new(manyfold_prover::PinnedVk::new(params.vk_copy())))
+        }
+        None => {
+            tracing::warn!(
+                "the prover is disabled: blocks are committed but never proven or executed"
+            );
+            None
+        }
+    };
+    let chains = crate::chains::Chains::build(specs, &config.data_dir, verifier)
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    if params.is_some() {
+        for built in chains.built.iter().filter(|c| c.spec.primary) {
+            if !built.chain.capabilities().verifies_proofs {
+                return Err(NodeError::Config(format!(
+                    "chain `{}` is the primary but cannot verify proofs (kind `{}`): the primary must be a chain with the verifier (the embedded chain)",
+                    built.spec.name, built.spec.kind
+                )));
+            }
+        }
+    }
+    Ok(chains)
 }
 
 /// Where the powers of tau come from, and where parameters are cached.
@@ -196,6 +311,12 @@ pub(crate) fn load_params(
 
 /// Runs the node until SIGINT or SIGTERM, then shuts down gracefully.
 pub fn run(config: NodeConfig) -> Result<(), NodeError> {
+    run_with(config, |_| {})
+}
+
+/// [`run`], calling `started` once every component is up (the devnet prints its
+/// endpoints there).
+pub fn run_with(config: NodeConfig, started: impl FnOnce(&RunningNode)) -> Result<(), NodeError> {
     let system = actix_rt::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -204,6 +325,7 @@ pub fn run(config: NodeConfig) -> Result<(), NodeError> {
     });
     system.block_on(async move {
         let node = start(&config).await?;
+        started(&node);
         wait_for_shutdown_signal().await;
         tracing::info!("shutting down");
         node.stop().await;

@@ -37,3 +37,13 @@ impl UserOut {
         self.0.flush()
     }
 }
+
+impl Write for UserOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}

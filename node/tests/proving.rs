@@ -106,9 +106,7 @@ fn sealed_blocks_are_proven_and_proving_resumes_after_a_restart() {
     let params = load_or_setup(
         &dir.path().join("params"),
         &PtauSource::InsecureDevnet(dir.path().join("insecure-ptau")),
-        &manyfold_node::config::NodeConfig::devnet()
-            .chain_set(None)
-            .unwrap(),
+        &manyfold_types::ChainSet::local(1),
     )
     .unwrap();
     verify(&params.vk, &first.snark, &first.public).unwrap();

@@ -1,6 +1,7 @@
-//! Nothing reaches stdout that the user did not ask for: the devnet loads its proving
+//! Nothing reaches stdout that the user did not ask for: a node loads its proving
 //! parameters (which makes halo2curves print a line per bit of every G2 point it checks)
-//! and stdout stays empty.
+//! and stdout stays empty. (`tests/devnet.rs` checks the devnet prints its welcome and
+//! nothing else.)
 
 use std::io::Read;
 use std::path::Path;
@@ -20,8 +21,17 @@ fn loading_proving_parameters_prints_nothing_on_stdout() {
     std::fs::create_dir_all(&data).unwrap();
     std::os::unix::fs::symlink(shared.join("ptau"), data.join("insecure-ptau")).unwrap();
     let log = dir.path().join("stderr.log");
+    // A node without chains, proving with the devnet's insecure setup.
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        "[prover]\nenabled = true\ninsecure_devnet_setup = true\n",
+    )
+    .unwrap();
     let mut node = Command::new(env!("CARGO_BIN_EXE_manyfold"))
-        .args(["devnet", "--data-dir"])
+        .args(["node", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
         .arg(&data)
         .args(["--rpc-addr", &format!("127.0.0.1:{}", free_port())])
         .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
@@ -39,7 +49,7 @@ fn loading_proving_parameters_prints_nothing_on_stdout() {
         }
         assert!(
             node.try_wait().unwrap().is_none(),
-            "the devnet exited early:\n{text}"
+            "the node exited early:\n{text}"
         );
         assert!(
             Instant::now() < deadline,

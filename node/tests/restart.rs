@@ -35,10 +35,16 @@ impl Drop for NodeProcess {
     }
 }
 
+/// A sequencing node without chains: deposits are injected over RPC (a development
+/// switch refused once chains are configured).
 fn spawn_node(data_dir: &Path, rpc: SocketAddr) -> NodeProcess {
+    let config = data_dir.join("sequencer.toml");
+    std::fs::write(&config, "[dev]\nallow_priority_injection = true\n").unwrap();
     NodeProcess(
         Command::new(env!("CARGO_BIN_EXE_manyfold"))
-            .args(["devnet", "--log", "warn", "--data-dir"])
+            .args(["node", "--config"])
+            .arg(&config)
+            .args(["--log", "warn", "--data-dir"])
             .arg(data_dir)
             .args([
                 "--rpc-addr",

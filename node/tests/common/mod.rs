@@ -28,9 +28,11 @@ pub fn run<F: Future>(f: F) -> F::Output {
     .block_on(f)
 }
 
-/// A devnet configuration on loopback port 0, metrics off, fast blocks.
+/// A sequencing node without chains (deposits injected over RPC, a development switch
+/// refused once chains are configured) on loopback port 0, metrics off, fast blocks.
 pub fn test_config(data_dir: &Path) -> NodeConfig {
-    let mut config = NodeConfig::devnet();
+    let mut config = NodeConfig::default();
+    config.dev.allow_priority_injection = true;
     config.data_dir = data_dir.to_path_buf();
     config.rpc.addr = "127.0.0.1:0".parse().unwrap();
     config.metrics.enabled = false;
@@ -76,7 +78,8 @@ pub fn register_key(user: &User, id: u32, nonce: u32) -> L2Tx {
         pubkey_hash,
         nonce: Nonce(nonce),
         eth_signature: sign_change_pubkey(
-            manyfold_node::config::NodeConfig::devnet()
+            // A node without chains settles a local chain set of one.
+            manyfold_node::config::NodeConfig::default()
                 .chain_set(None)
                 .unwrap()
                 .domain(chain())
