@@ -20,6 +20,7 @@ pub mod error;
 pub mod field;
 pub mod ids;
 pub mod keys;
+pub mod mnemonic;
 pub mod poseidon;
 pub mod pubdata;
 pub mod quantity;

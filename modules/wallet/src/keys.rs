@@ -40,13 +40,8 @@
 use std::path::Path;
 
 use alloy_primitives::{Address, B256};
-use hmac::{Hmac, Mac};
 use k256::ecdsa::SigningKey;
-use k256::elliptic_curve::sec1::ToEncodedPoint;
-use k256::elliptic_curve::PrimeField;
-use k256::{NonZeroScalar, Scalar, SecretKey};
 use manyfold_types::{ChainDomain, PrivateKey};
-use sha2::Sha512;
 
 use crate::error::{Result, WalletError};
 
@@ -174,79 +169,11 @@ fn check_permissions(_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// BIP-39's PBKDF2 iteration count.
-const PBKDF2_ROUNDS: u32 = 2048;
-/// The first hardened BIP-32 index.
-const HARDENED: u32 = 1 << 31;
-
-/// The secret of account `index` of `mnemonic` (no passphrase) on `m/44'/60'/0'/0/index`.
-///
-/// The same derivation as the embedded chain's dev accounts (`manyfold_chain_embedded::
-/// dev_accounts`), which this crate does not depend on: that chain is an EVM with a
-/// proof verifier. The words are taken as given, joined by single spaces; the checksum
-/// is not checked (the seed does not depend on it); ASCII only, so that no Unicode
-/// normalisation is needed.
+/// The secret of account `index` of `mnemonic` (no passphrase) on `m/44'/60'/0'/0/index`:
+/// the embedded chain's dev accounts (`manyfold_types::mnemonic`).
 pub fn dev_secret(mnemonic: &str, index: u32) -> Result<B256> {
-    if !mnemonic.is_ascii() {
-        return Err(WalletError::Key("the mnemonic must be ASCII".into()));
-    }
-    if index >= HARDENED {
-        return Err(WalletError::Key(format!(
-            "dev account {index} is out of range (below 2^31)"
-        )));
-    }
-    let words: Vec<&str> = mnemonic.split_whitespace().collect();
-    if words.is_empty() {
-        return Err(WalletError::Key("the mnemonic is empty".into()));
-    }
-    let seed = bip39_seed(&words.join(" "), "");
-    let key = derive(&seed, &[44 | HARDENED, 60 | HARDENED, HARDENED, 0, index])?;
-    Ok(B256::from_slice(&key.to_bytes()))
-}
-
-fn hmac_sha512(key: &[u8], parts: &[&[u8]]) -> [u8; 64] {
-    let mut mac = Hmac::<Sha512>::new_from_slice(key).expect("HMAC takes keys of any length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
-
-/// BIP-39: PBKDF2-HMAC-SHA512 of the sentence, salt "mnemonic" + passphrase, 2048 rounds,
-/// 64 bytes (one block of SHA-512, so one PBKDF2 block).
-fn bip39_seed(sentence: &str, passphrase: &str) -> [u8; 64] {
-    let salt = format!("mnemonic{passphrase}");
-    let mut u = hmac_sha512(sentence.as_bytes(), &[salt.as_bytes(), &1u32.to_be_bytes()]);
-    let mut out = u;
-    for _ in 1..PBKDF2_ROUNDS {
-        u = hmac_sha512(sentence.as_bytes(), &[&u]);
-        out.iter_mut().zip(u.iter()).for_each(|(o, x)| *o ^= x);
-    }
-    out
-}
-
-/// BIP-32 private derivation of `path` from `seed`.
-fn derive(seed: &[u8], path: &[u32]) -> Result<SecretKey> {
-    let invalid =
-        || WalletError::Key("the mnemonic derives an invalid key here (try the next index)".into());
-    let master = hmac_sha512(b"Bitcoin seed", &[seed]);
-    let mut key = SecretKey::from_slice(&master[..32]).map_err(|_| invalid())?;
-    let mut chain_code: [u8; 32] = master[32..].try_into().expect("64 = 32 + 32");
-    for &index in path {
-        let i = if index >= HARDENED {
-            hmac_sha512(&chain_code, &[&[0], &key.to_bytes(), &index.to_be_bytes()])
-        } else {
-            let point = key.public_key().to_encoded_point(true);
-            hmac_sha512(&chain_code, &[point.as_bytes(), &index.to_be_bytes()])
-        };
-        let tweak: Option<Scalar> =
-            Scalar::from_repr(*k256::FieldBytes::from_slice(&i[..32])).into();
-        let child = tweak.ok_or_else(invalid)? + key.to_nonzero_scalar().as_ref();
-        let child: Option<NonZeroScalar> = NonZeroScalar::new(child).into();
-        key = SecretKey::from(child.ok_or_else(invalid)?);
-        chain_code.copy_from_slice(&i[32..]);
-    }
-    Ok(key)
+    manyfold_types::mnemonic::dev_secret(mnemonic, index)
+        .map_err(|e| WalletError::Key(e.to_string()))
 }
 
 #[cfg(test)]
@@ -280,7 +207,7 @@ mod tests {
         );
         assert!(dev_secret("", 0).is_err());
         assert!(dev_secret("tést", 0).is_err());
-        assert!(dev_secret(DEV_MNEMONIC, HARDENED).is_err());
+        assert!(dev_secret(DEV_MNEMONIC, 1 << 31).is_err());
     }
 
     #[test]

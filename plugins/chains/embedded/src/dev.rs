@@ -4,19 +4,9 @@
 
 use alloy_consensus::{SignableTransaction, Signed};
 use alloy_primitives::{Address, Signature, B256, U256};
-use hmac::{Hmac, Mac};
 use k256::ecdsa::SigningKey;
-use k256::elliptic_curve::sec1::ToEncodedPoint;
-use k256::elliptic_curve::PrimeField;
-use k256::{NonZeroScalar, Scalar, SecretKey};
-use sha2::Sha512;
 
 use crate::error::EmbeddedError;
-
-/// BIP-39's PBKDF2 iteration count.
-const PBKDF2_ROUNDS: u32 = 2048;
-/// The first hardened BIP-32 index.
-const HARDENED: u32 = 1 << 31;
 
 /// A funded development account.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,64 +66,11 @@ pub fn sign<T: SignableTransaction<Signature>>(tx: T, secret: &B256) -> Signed<T
 /// checked, as BIP-39 seeds do not depend on it. Only ASCII mnemonics are accepted, so that
 /// no Unicode normalisation is needed (the English word list is ASCII).
 pub fn dev_accounts(mnemonic: &str, count: u32) -> Result<Vec<DevAccount>, EmbeddedError> {
-    if !mnemonic.is_ascii() {
-        return Err(EmbeddedError::DevKey("the mnemonic must be ASCII".into()));
-    }
-    let words: Vec<&str> = mnemonic.split_whitespace().collect();
-    if words.is_empty() {
-        return Err(EmbeddedError::DevKey("the mnemonic is empty".into()));
-    }
-    let seed = bip39_seed(&words.join(" "), "");
-    (0..count)
-        .map(|i| {
-            let key = derive(&seed, &[44 | HARDENED, 60 | HARDENED, HARDENED, 0, i])?;
-            DevAccount::from_secret(B256::from_slice(&key.to_bytes()))
-        })
+    manyfold_types::mnemonic::dev_secrets(mnemonic, count)
+        .map_err(|e| EmbeddedError::DevKey(e.to_string()))?
+        .into_iter()
+        .map(DevAccount::from_secret)
         .collect()
-}
-
-fn hmac_sha512(key: &[u8], parts: &[&[u8]]) -> [u8; 64] {
-    let mut mac = Hmac::<Sha512>::new_from_slice(key).expect("HMAC takes keys of any length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
-
-/// BIP-39: PBKDF2-HMAC-SHA512 of the sentence, salt "mnemonic" + passphrase, 2048 rounds,
-/// 64 bytes (one block of SHA-512, so one PBKDF2 block).
-fn bip39_seed(sentence: &str, passphrase: &str) -> [u8; 64] {
-    let salt = format!("mnemonic{passphrase}");
-    let mut u = hmac_sha512(sentence.as_bytes(), &[salt.as_bytes(), &1u32.to_be_bytes()]);
-    let mut out = u;
-    for _ in 1..PBKDF2_ROUNDS {
-        u = hmac_sha512(sentence.as_bytes(), &[&u]);
-        out.iter_mut().zip(u.iter()).for_each(|(o, x)| *o ^= x);
-    }
-    out
-}
-
-/// BIP-32 private derivation of `path` from `seed`.
-fn derive(seed: &[u8], path: &[u32]) -> Result<SecretKey, EmbeddedError> {
-    let invalid = || EmbeddedError::DevKey("derived an invalid key (try the next index)".into());
-    let master = hmac_sha512(b"Bitcoin seed", &[seed]);
-    let mut key = SecretKey::from_slice(&master[..32]).map_err(|_| invalid())?;
-    let mut chain_code: [u8; 32] = master[32..].try_into().expect("64 = 32 + 32");
-    for &index in path {
-        let i = if index >= HARDENED {
-            hmac_sha512(&chain_code, &[&[0], &key.to_bytes(), &index.to_be_bytes()])
-        } else {
-            let point = key.public_key().to_encoded_point(true);
-            hmac_sha512(&chain_code, &[point.as_bytes(), &index.to_be_bytes()])
-        };
-        let tweak: Option<Scalar> =
-            Scalar::from_repr(*k256::FieldBytes::from_slice(&i[..32])).into();
-        let child = tweak.ok_or_else(invalid)? + key.to_nonzero_scalar().as_ref();
-        let child: Option<NonZeroScalar> = NonZeroScalar::new(child).into();
-        key = SecretKey::from(child.ok_or_else(invalid)?);
-        chain_code.copy_from_slice(&i[32..]);
-    }
-    Ok(key)
 }
 
 #[cfg(test)]
