@@ -68,7 +68,7 @@ impl<S: Step> StepActor<S> {
                     act.failures += 1;
                     // The first failure and then every 20th: a chain that is down for a
                     // while is one line per few seconds, not one per tick.
-                    if act.failures == 1 || act.failures % 20 == 0 {
+                    if act.failures == 1 || act.failures.is_multiple_of(20) {
                         tracing::warn!(actor = %act.name, failures = act.failures, error = %e, "step failed; retrying");
                     }
                     metrics::counter!("manyfold_settlement_step_failures_total", "actor" => act.name.clone()).increment(1);
@@ -129,7 +129,7 @@ impl Step for SenderDriver {
                 // A request waiting on the one before it (its estimate reverts until that
                 // one is mined) defers a tick or two; one that keeps deferring is stuck
                 // and must be seen.
-                if self.deferred == 10 || self.deferred % 100 == 0 {
+                if self.deferred == 10 || self.deferred.is_multiple_of(100) {
                     tracing::warn!(chain = %self.sender.chain, ticks = self.deferred, error = %e, "the next settlement transaction keeps failing to be sent");
                 } else {
                     tracing::debug!(chain = %self.sender.chain, error = %e, "sending deferred");

@@ -24,9 +24,9 @@ pub enum SettlerError {
     Sender {
         /// The chain's name.
         chain: String,
-        /// Why.
+        /// Why (boxed: a stop reason carries the transaction's whole story).
         #[source]
-        source: SenderError,
+        source: Box<SenderError>,
     },
     /// The node's store failed.
     #[error("storage: {0}")]
@@ -73,14 +73,8 @@ impl SettlerError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            Self::Mismatch { .. }
-                | Self::Bookkeeping(_)
-                | Self::Stage(_)
-                | Self::Sender {
-                    source: SenderError::Stopped(_),
-                    ..
-                }
-        )
+            Self::Mismatch { .. } | Self::Bookkeeping(_) | Self::Stage(_)
+        ) || matches!(self, Self::Sender { source, .. } if matches!(**source, SenderError::Stopped(_)))
     }
 }
 

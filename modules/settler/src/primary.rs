@@ -273,20 +273,18 @@ impl PrimarySettler {
                 steps: proof.public.steps,
                 proof: proof.snark.into(),
             };
-            let records = &self.records;
             let end = proof.to_block;
             self.sender
-                .enqueue(
+                .ask(
+                    &self.records,
                     NewTx::call(
                         Action::Prove.label(chain, end),
                         self.contract.address,
                         call.abi_encode(),
                     ),
-                    |id| {
-                        let mut rows = WriteBatch::new();
-                        records.put_action(&mut rows, chain, Action::Prove, end, id);
-                        rows
-                    },
+                    chain,
+                    Action::Prove,
+                    end,
                 )
                 .await?;
             tracing::info!(chain = %self.contract.name, from = last + 1, to = end, "proof submitted");
@@ -330,19 +328,17 @@ impl PrimarySettler {
             });
         }
         let call = Primary::executeBlocksCall { blocks };
-        let records = &self.records;
         self.sender
-            .enqueue(
+            .ask(
+                &self.records,
                 NewTx::call(
                     Action::Execute.label(chain, target),
                     self.contract.address,
                     call.abi_encode(),
                 ),
-                |id| {
-                    let mut rows = WriteBatch::new();
-                    records.put_action(&mut rows, chain, Action::Execute, target, id);
-                    rows
-                },
+                chain,
+                Action::Execute,
+                target,
             )
             .await?;
         tracing::info!(chain = %self.contract.name, from, to = target, "execution asked for");

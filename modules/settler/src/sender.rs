@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use manyfold_sender::{DurableSender, Inclusion, NewTx, TxId, TxState};
 use manyfold_storage::WriteBatch;
+use manyfold_types::ChainId;
 
 use crate::error::{Result, SettlerError};
+use crate::records::{Action, Records};
 
 /// One chain's durable sender, shared by the actors that send there (the primary's is
 /// shared by the primary settler and every sync actor delivering a sync hash). A driver
@@ -37,7 +39,7 @@ impl SharedSender {
     fn err(&self, source: manyfold_sender::SenderError) -> SettlerError {
         SettlerError::Sender {
             chain: self.chain.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -49,6 +51,24 @@ impl SharedSender {
             .await
             .enqueue_with(tx, rows)
             .map_err(|e| self.err(e))
+    }
+
+    /// Asks for `tx` as `action` of `block` on `chain`: the request and the action's
+    /// record in one durable commit, so the action is never asked for twice.
+    pub async fn ask(
+        &self,
+        records: &Records,
+        tx: NewTx,
+        chain: ChainId,
+        action: Action,
+        block: u32,
+    ) -> Result<TxId> {
+        self.enqueue(tx, |id| {
+            let mut rows = WriteBatch::new();
+            records.put_action(&mut rows, chain, action, block, id);
+            rows
+        })
+        .await
     }
 
     /// Where the transaction of request `id` landed, once one of its attempts is in a

@@ -258,15 +258,10 @@ impl SyncSettler {
             let Some(tx) = self.transport.sync_hash(route, claimed).await? else {
                 break;
             };
-            let records = &self.records;
             let number = claimed.block_number;
             self.chains
                 .primary_sender
-                .enqueue(tx, |id| {
-                    let mut rows = WriteBatch::new();
-                    records.put_action(&mut rows, chain, Action::SyncHash, number, id);
-                    rows
-                })
+                .ask(&self.records, tx, chain, Action::SyncHash, number)
                 .await?;
             sent += 1;
         }
@@ -311,14 +306,9 @@ impl SyncSettler {
         let Some(tx) = self.transport.confirmation(route, claimed).await? else {
             return Ok(0);
         };
-        let records = &self.records;
         self.chains
             .sender
-            .enqueue(tx, |id| {
-                let mut rows = WriteBatch::new();
-                records.put_action(&mut rows, chain, Action::Confirm, target, id);
-                rows
-            })
+            .ask(&self.records, tx, chain, Action::Confirm, target)
             .await?;
         Ok(1)
     }
@@ -355,23 +345,16 @@ impl SyncSettler {
             };
             self.chains
                 .sender
-                .enqueue(
+                .ask(
+                    records,
                     NewTx::call(
                         Action::Mark.label(chain, reached.block_number),
                         self.chains.secondary.address,
                         call.abi_encode(),
                     ),
-                    |id| {
-                        let mut rows = WriteBatch::new();
-                        records.put_action(
-                            &mut rows,
-                            chain,
-                            Action::Mark,
-                            reached.block_number,
-                            id,
-                        );
-                        rows
-                    },
+                    chain,
+                    Action::Mark,
+                    reached.block_number,
                 )
                 .await?;
             sent += 1;
@@ -391,17 +374,16 @@ impl SyncSettler {
         let call = Secondary::executeBlocksCall { blocks: infos };
         self.chains
             .sender
-            .enqueue(
+            .ask(
+                &self.records,
                 NewTx::call(
                     Action::Execute.label(chain, target),
                     self.chains.secondary.address,
                     call.abi_encode(),
                 ),
-                |id| {
-                    let mut rows = WriteBatch::new();
-                    records.put_action(&mut rows, chain, Action::Execute, target, id);
-                    rows
-                },
+                chain,
+                Action::Execute,
+                target,
             )
             .await?;
         tracing::info!(chain = %self.name(), to = target, "execution asked for");
