@@ -502,7 +502,7 @@ impl Step for WatcherStep {
         match event {
             WatcherEvent::Ops(batch) => {
                 for op in &batch.ops {
-                    match self.mempool.submit_priority(op.clone()).await {
+                    match self.mempool.submit_priority(*op).await {
                         Ok(()) | Err(MempoolError::DuplicatePriority { .. }) => {}
                         Err(e) => {
                             return Err(SettlerError::Watcher(format!(
