@@ -164,8 +164,8 @@ pub(crate) fn run(net: &Setup, alpha: &str, beta: &str) {
     // DUSD deposited, beta 2 ETH deposited less the 0.25 paid out; L2 balances 0.5 (dev0,
     // after its transfer) + 0.26 (dev1) + 2 (dev2) = 2.76 ETH = 1.01 + 1.75.
     let ether = |x: u128| x * 10u128.pow(16);
-    assert_eq!(net.native("alpha", &alpha), ether(101));
-    assert_eq!(net.native("beta", &beta), ether(175));
+    assert_eq!(net.native("alpha", alpha), ether(101));
+    assert_eq!(net.native("beta", beta), ether(175));
     assert_eq!(l2_balance(&net.balance("0"), "0"), "0.5");
     assert_eq!(l2_balance(&net.balance("2"), "0"), "2");
     // Nothing more to claim.
