@@ -8,25 +8,40 @@ mod walkthrough;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use manyfold_chain_conformance::anvil::free_port;
 use walkthrough::Setup;
 
-/// Starts the devnet; returns it with its welcome, line by line.
+/// Starts the devnet on free ports; returns it with its welcome, line by line.
 fn start_devnet(dir: &Path) -> (Setup, Vec<String>) {
+    let ports = (free_port(), [free_port(), free_port(), free_port()]);
+    spawn_devnet(dir, ports)
+}
+
+/// Starts (or restarts) the devnet in `dir` with the node's and the chains' ports.
+fn spawn_devnet(dir: &Path, (node_port, chain_ports): (u16, [u16; 3])) -> (Setup, Vec<String>) {
     // The parameters every test shares (set up once for three chains, cached under cargo's
     // target tmp dir): the devnet loads them instead of setting them up.
     let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manyfold-prover-devnet");
     let _ = manyfold_prover::testing::devnet_params(&shared, 3);
     let data = dir.join("devnet");
-    std::fs::create_dir_all(&data).unwrap();
-    std::os::unix::fs::symlink(shared.join("ptau"), data.join("insecure-ptau")).unwrap();
-    let node_port = free_port();
+    if !data.exists() {
+        std::fs::create_dir_all(&data).unwrap();
+        std::os::unix::fs::symlink(shared.join("ptau"), data.join("insecure-ptau")).unwrap();
+    }
     let chains: Vec<(String, u16)> = ["primary", "alpha", "beta"]
         .into_iter()
-        .map(|name| (name.to_owned(), free_port()))
+        .zip(chain_ports)
+        .map(|(name, port)| (name.to_owned(), port))
         .collect();
-    let log = dir.join("devnet.log");
+    // Each start logs to a file of its own (a restart's log beside the first).
+    let mut log = dir.join("devnet.log");
+    let mut n = 1;
+    while log.exists() {
+        n += 1;
+        log = dir.join(format!("devnet-{n}.log"));
+    }
     let mut command = Command::new(env!("CARGO_BIN_EXE_manyfold"));
     command
         .args(["devnet", "--log", "info", "--data-dir"])
@@ -104,4 +119,55 @@ fn funds_deposited_on_one_chain_are_withdrawn_on_another() {
         line.split_whitespace().last().unwrap().to_owned()
     };
     walkthrough::run(&devnet, &settlement("alpha"), &settlement("beta"));
+}
+
+/// Killed with SIGKILL right after a withdrawal is acknowledged (commits, proofs and
+/// deliveries in flight), the devnet restarted on the same data settles the withdrawal
+/// and sends nothing twice: a settlement transaction sent again would revert on chain and
+/// stop that chain's sender, which the logs would say.
+#[test]
+fn killed_mid_settlement_it_resumes_and_sends_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = (free_port(), [free_port(), free_port(), free_port()]);
+    let (devnet, _) = spawn_devnet(dir.path(), ports);
+    let dev2 = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+    devnet.ok(&[
+        "--dev", "2", "deposit", "--chain", "beta", "--token", "0", "--amount", "2",
+    ]);
+    walkthrough::wait_until("the deposit on L2", Duration::from_secs(60), || {
+        devnet.ok(&["--dev", "2", "balance"]).contains("token 0: 2")
+    });
+    devnet.ok(&[
+        "--dev", "2", "withdraw", "--chain", "beta", "--to", dev2, "--token", "0", "--amount",
+        "0.5",
+    ]);
+    drop(devnet); // SIGKILL
+
+    let (devnet, _) = spawn_devnet(dir.path(), ports);
+    walkthrough::wait_until(
+        "the withdrawal claimable after the restart",
+        Duration::from_secs(300),
+        || {
+            devnet
+                .ok(&["--dev", "2", "balance", "--json"])
+                .contains("\"claimable\":{\"0\":\"0.5\"}")
+        },
+    );
+    devnet.ok(&["--dev", "2", "claim", "--chain", "beta", "--token", "0"]);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains("pipeline stopped"),
+                "{}:\n{text}",
+                path.display()
+            );
+            assert!(
+                !text.contains("an operator must look"),
+                "{}:\n{text}",
+                path.display()
+            );
+        }
+    }
 }
