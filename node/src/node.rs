@@ -217,6 +217,7 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     let context = RpcContext {
         stages,
         stage_events: settlement.as_ref().map(|_| stage_events.clone()),
+        exit_replica: Default::default(),
         mempool: mempool.clone(),
         state,
         blocks,

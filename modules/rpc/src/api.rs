@@ -30,6 +30,13 @@ pub trait ManyfoldApi {
         proof: Option<bool>,
     ) -> RpcResult<Option<AccountView>>;
 
+    /// An account with Merkle proofs of its leaf and of each balance at the state of the
+    /// primary's last executed block: the root an exodus exit is checked against (DESIGN
+    /// §4), and that block's number. Null for an account unknown there, or before the
+    /// primary executed any block.
+    #[method(name = "getExitProof")]
+    async fn get_exit_proof(&self, account: AccountRef) -> RpcResult<Option<ExitProofView>>;
+
     /// A sealed block by number, or the latest with `"latest"`.
     #[method(name = "getBlockByNumber")]
     async fn get_block_by_number(&self, number: BlockTag) -> RpcResult<Option<Block>>;
@@ -147,6 +154,17 @@ pub struct AccountView {
     pub balances: BTreeMap<TokenId, Amount>,
     /// Proofs, when asked for.
     pub proof: Option<AccountProofView>,
+}
+
+/// An account's proofs at the primary's last executed block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitProofView {
+    /// The primary's last executed block, whose state root the proofs are against.
+    #[serde(with = "manyfold_types::quantity")]
+    pub block: u32,
+    /// The account as of that block, with its proofs.
+    pub account: AccountView,
 }
 
 /// Merkle proofs of an account against a state root.

@@ -11,4 +11,4 @@ pub mod api;
 pub mod errors;
 mod server;
 
-pub use server::{module, start, RpcConfig, RpcContext, RpcHandle, OPENRPC_DOCUMENT};
+pub use server::{module, start, ExitReplica, RpcConfig, RpcContext, RpcHandle, OPENRPC_DOCUMENT};

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use alloy_primitives::{Bytes, B256};
@@ -9,11 +10,12 @@ use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
 use jsonrpsee::server::{
     BatchRequestConfig, PendingSubscriptionSink, Server, ServerConfig, ServerHandle,
 };
+use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 use manyfold_block_builder::{BlockBuilderHandle, BlockStore, NewBlock};
 use manyfold_mempool::MempoolHandle;
-use manyfold_settler::{StageChange, StageEvents, StageStore};
-use manyfold_state::SharedState;
+use manyfold_settler::{Stage as SettlerStage, StageChange, StageEvents, StageStore};
+use manyfold_state::{L2State, SharedState};
 use manyfold_types::block::fr_to_b256;
 use manyfold_types::{Block, L2Tx, PriorityOp, Receipt};
 use serde::{Deserialize, Serialize};
@@ -78,6 +80,19 @@ pub struct RpcContext {
     /// Where the settlement actors announce each stage once it is recorded, for
     /// `manyfold_subscribeStatus`. `None` when the node settles nowhere.
     pub stage_events: Option<StageEvents>,
+    /// The state replayed to the primary's last executed block, for exit proofs.
+    pub exit_replica: ExitReplica,
+}
+
+/// A replica of the state at the primary's last executed block, advanced as the primary
+/// executes (exit proofs are against that root, not the node's current one).
+#[derive(Clone, Default)]
+pub struct ExitReplica(Arc<std::sync::Mutex<Option<(u32, L2State)>>>);
+
+impl std::fmt::Debug for ExitReplica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExitReplica")
+    }
 }
 
 /// A running server.
@@ -212,6 +227,75 @@ impl RpcContext {
 
     fn account_view(&self, account: AccountRef, with_proof: bool) -> Option<AccountView> {
         let state = self.state.read().expect("state lock poisoned");
+        account_view_of(&state, account, with_proof)
+    }
+
+    /// The state at the primary's last executed block (replayed from the sealed blocks,
+    /// from where the replica stood), and that block.
+    fn exit_view(&self, account: AccountRef) -> Result<Option<ExitProofView>, ErrorObjectOwned> {
+        let (Some(stages), Some(primary)) = (&self.stages, self.chains.iter().find(|c| c.primary))
+        else {
+            return Err(unavailable(
+                "the node settles on no chain: there is no executed root",
+            ));
+        };
+        let height = self.blocks.height().map_err(unavailable)?;
+        let Some(executed) = stages
+            .newest_at(primary.id, SettlerStage::Executed, height + 1, height + 1)
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let chains = self
+            .state
+            .read()
+            .expect("state lock poisoned")
+            .chains()
+            .clone();
+        let mut replica = self
+            .exit_replica
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (mut at, mut state) = match replica.take() {
+            Some((at, state)) if at <= executed => (at, state),
+            _ => (0, L2State::new(chains)),
+        };
+        while at < executed {
+            let ops = self
+                .blocks
+                .block_ops(at + 1)
+                .map_err(unavailable)?
+                .ok_or_else(|| unavailable(format!("block {} is missing", at + 1)))?;
+            for op in &ops {
+                state
+                    .apply(op)
+                    .map_err(|e| unavailable(format!("replaying block {}: {e}", at + 1)))?;
+            }
+            at += 1;
+        }
+        let block = self
+            .blocks
+            .block(executed)
+            .map_err(unavailable)?
+            .ok_or_else(|| unavailable(format!("block {executed} is missing")))?;
+        if fr_to_b256(&state.root()) != block.state_root {
+            return Err(unavailable(format!(
+                "replaying the blocks to {executed} does not give its state root"
+            )));
+        }
+        let view = account_view_of(&state, account, true);
+        *replica = Some((executed, state));
+        Ok(view.map(|account| ExitProofView {
+            block: executed,
+            account,
+        }))
+    }
+}
+
+/// An account of `state`, with its proofs when asked.
+fn account_view_of(state: &L2State, account: AccountRef, with_proof: bool) -> Option<AccountView> {
+    {
         let id = match account {
             AccountRef::Id(id) => id,
             AccountRef::Address(address) => state.account_id_of(&address)?,
@@ -275,6 +359,13 @@ impl ManyfoldApiServer for RpcContext {
         let view = self.account_view(account, proof.unwrap_or(false));
         count("getAccount", started, true);
         Ok(view)
+    }
+
+    async fn get_exit_proof(&self, account: AccountRef) -> RpcResult<Option<ExitProofView>> {
+        let started = Instant::now();
+        let view = self.exit_view(account);
+        count("getExitProof", started, view.is_ok());
+        view
     }
 
     async fn get_block_by_number(&self, number: BlockTag) -> RpcResult<Option<Block>> {

@@ -375,3 +375,104 @@ fn subscribers_get_each_sealed_block_and_each_stage_change_once() {
         );
     });
 }
+
+/// Exit proofs are against the primary's last executed block, not the node's current
+/// state: a deposit sealed after it is not in them, and they verify against that block's
+/// root.
+#[test]
+fn exit_proofs_are_at_the_primarys_last_executed_block() {
+    actix_rt::System::new().block_on(async {
+        let (storage, state) = sealed();
+        let owner = Address::repeat_byte(0x0e);
+        let deposit = |serial_id: u64, amount: u128| Candidate {
+            seq: serial_id + 2,
+            op: Op::Deposit(Deposit {
+                chain: chain(1),
+                serial_id,
+                address: owner,
+                token: TokenId::new(0).unwrap(),
+                amount: Amount(amount),
+            }),
+            tx_hash: None,
+            priority: None,
+        };
+        let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
+        builder
+            .seal(&[deposit(0, 700)], SEALED_AT + 1)
+            .unwrap()
+            .unwrap();
+        builder
+            .seal(&[deposit(1, 5)], SEALED_AT + 2)
+            .unwrap()
+            .unwrap();
+        let context = common::context(storage.clone(), state, chains(), true, CLOCK);
+        let exit = |ctx: RpcContext| async move {
+            module(ctx)
+                .call::<_, Value>("manyfold_getExitProof", [format!("{owner:#x}")])
+                .await
+                .unwrap()
+        };
+        // Nothing executed on the primary yet: no root to exit against.
+        assert_eq!(exit(context.clone()).await, Value::Null);
+
+        // The primary executed block 2 (the first deposit), not block 3.
+        for block in [1, 2] {
+            for stage in [
+                Reached::Committed,
+                Reached::Proven,
+                Reached::Synced,
+                Reached::Executed,
+            ] {
+                record(
+                    &storage,
+                    block,
+                    0,
+                    ChainRole::Primary,
+                    stage,
+                    Some(1),
+                    CLOCK,
+                );
+            }
+        }
+        let proof = exit(context.clone()).await;
+        assert_eq!(proof["block"], "0x2");
+        let account = &proof["account"];
+        assert_eq!(account["balances"], json!({"0x0": "0x2bc"}), "700, not 705");
+        let root = context.blocks.block(2).unwrap().unwrap().state_root;
+        assert_eq!(account["proof"]["stateRoot"], json!(root));
+        assert_ne!(
+            root,
+            context.blocks.block(3).unwrap().unwrap().state_root,
+            "the current root is another"
+        );
+        // The replica is kept, and follows when the primary executes further.
+        for stage in [
+            Reached::Committed,
+            Reached::Proven,
+            Reached::Synced,
+            Reached::Executed,
+        ] {
+            record(&storage, 3, 0, ChainRole::Primary, stage, Some(1), CLOCK);
+        }
+        let proof = exit(context.clone()).await;
+        assert_eq!(proof["block"], "0x3");
+        assert_eq!(proof["account"]["balances"], json!({"0x0": "0x2c1"}));
+        // An unknown account has no proof; a node settling nowhere says it has no root.
+        let unknown = module(context.clone())
+            .call::<_, Value>(
+                "manyfold_getExitProof",
+                [format!("{:#x}", Address::repeat_byte(1))],
+            )
+            .await
+            .unwrap();
+        assert_eq!(unknown, Value::Null);
+        let nowhere = RpcContext {
+            stages: None,
+            ..context
+        };
+        assert!(module(nowhere)
+            .call::<_, Value>("manyfold_getExitProof", [format!("{owner:#x}")])
+            .await
+            .is_err());
+    });
+}

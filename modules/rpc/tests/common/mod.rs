@@ -50,5 +50,6 @@ pub(crate) fn context(
         allow_priority_injection: false,
         stages: settles.then(|| StageStore::new(storage)),
         stage_events: settles.then(|| tokio::sync::broadcast::channel(16).0),
+        exit_replica: Default::default(),
     }
 }
