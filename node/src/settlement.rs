@@ -529,3 +529,33 @@ impl Step for WatcherStep {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operator is an adversary the committee guards against: outside a devnet, a
+    /// node with no committee keys configured refuses to start rather than let the
+    /// operator's key attest (finding of the issue 11 review).
+    #[test]
+    fn the_operator_is_never_the_committee_by_default() {
+        let var = "MANYFOLD_TEST_OPERATOR_KEY_SETTLEMENT";
+        std::env::set_var(var, format!("0x{}", "11".repeat(32)));
+        let mut config = crate::config::NodeConfig::default();
+        config.settlement.operator_key_env = Some(var.into());
+        let err = keys(&config).unwrap_err().to_string();
+        assert!(err.contains("committee"), "{err}");
+
+        // Named explicitly, the same key is accepted (an operator may choose it).
+        config.settlement.committee_key_envs = vec![var.into()];
+        let (operator, committee) = keys(&config).unwrap();
+        assert_eq!(operator, [0x11; 32]);
+        assert_eq!(committee.len(), 1);
+
+        // A devnet takes its committee from the public mnemonic, never the operator's.
+        let devnet = crate::config::NodeConfig::devnet();
+        let (operator, committee) = keys(&devnet).unwrap();
+        assert_eq!(operator, dev_key(DEV_OPERATOR));
+        assert_eq!(committee[0].to_bytes().as_slice(), dev_key(DEV_COMMITTEE));
+    }
+}
