@@ -105,6 +105,10 @@ pub struct DepositArgs {
     /// The L2 owner credited; this wallet's address by default.
     #[arg(long, value_name = "ADDRESS")]
     pub to: Option<Address>,
+    /// Return once the deposit is mined on its chain, without waiting for the node to
+    /// credit it on L2.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// `register`.

@@ -141,6 +141,8 @@ impl Wallet<'_> {
         }
         let owner = a.to.unwrap_or(key.address());
         let fee = l1.priority_fee().await?;
+        // What the owner holds on L2 before, to tell when the node has credited it.
+        let credited_before = self.l2_balance(owner, token).await?;
         let hash = if info.address == Address::ZERO {
             let call = Primary::depositNativeCall { owner };
             l1.send(
@@ -212,11 +214,42 @@ impl Wallet<'_> {
             .await?
         };
         eprintln!(
-            "deposited {} of {what} for {owner} (priority fee {fee} wei); the node credits it \
-             on L2 once it has read the deposit",
-            a.amount
+            "deposited {} of {what} for {owner} (priority fee {fee} wei); waiting for the node \
+             to credit it on L2 (it reads the deposit once final on chain {})",
+            a.amount, entry.name
         );
+        // L2 amounts have 18 decimals.
+        let l2_amount =
+            amount.saturating_mul(U256::from(10u64).pow(U256::from(18 - info.decimals.min(18))));
+        let deadline = Instant::now() + self.timeout;
+        while !a.no_wait {
+            let now = self.l2_balance(owner, token).await?;
+            if now >= credited_before.saturating_add(l2_amount) {
+                eprintln!("credited on L2");
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(WalletError::Timeout {
+                    seconds: self.timeout.as_secs(),
+                    what: format!(
+                        "the deposit {hash} is mined on chain {} but not credited on L2 yet",
+                        entry.name
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         self.print(hash)
+    }
+
+    /// `owner`'s L2 balance of `token` (zero without an account).
+    async fn l2_balance(&self, owner: Address, token: TokenId) -> Result<U256> {
+        Ok(self
+            .node
+            .account(owner)
+            .await?
+            .and_then(|a| a.balances.get(&token).map(|b| U256::from(b.0)))
+            .unwrap_or(U256::ZERO))
     }
 
     // ------------------------------------------------------------------ L2 transactions
@@ -373,7 +406,36 @@ impl Wallet<'_> {
                 )
             })
             .await?;
+        // In a block before it returns: what comes next (a withdrawal of what was received)
+        // sees it.
+        self.wait_included(hash).await?;
         self.print(hash)
+    }
+
+    /// Waits until the node has put `hash` in a block; a transaction its block refused is
+    /// an error naming why.
+    async fn wait_included(&self, hash: B256) -> Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match self.node.receipt(hash).await? {
+                Some(receipt) if receipt.status == manyfold_types::TxStatus::Failed => {
+                    return Err(WalletError::Failed {
+                        hash,
+                        reason: receipt
+                            .error
+                            .unwrap_or_else(|| "refused when its block was built".into()),
+                    })
+                }
+                Some(_) => return Ok(()),
+                None if Instant::now() >= deadline => {
+                    return Err(WalletError::Timeout {
+                        seconds: self.timeout.as_secs(),
+                        what: format!("{hash} is not in a block yet"),
+                    })
+                }
+                None => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
     }
 
     async fn withdraw(&mut self, a: &WithdrawArgs) -> Result<()> {

@@ -378,7 +378,16 @@ async fn every_command_against_anvil_and_a_stand_in_node() {
     let out = wallet(
         &url,
         &[
-            "deposit", "--chain", "alpha", "--token", "eth", "--amount", "1.5", "--dev", "0",
+            "deposit",
+            "--no-wait",
+            "--chain",
+            "alpha",
+            "--token",
+            "eth",
+            "--amount",
+            "1.5",
+            "--dev",
+            "0",
         ],
     )
     .await
@@ -406,8 +415,18 @@ async fn every_command_against_anvil_and_a_stand_in_node() {
             args(
                 &node_url,
                 &[
-                    "deposit", "--chain", "alpha", "--token", "0", "--amount", "0.25", "--to", &to,
-                    "--from", "dev0",
+                    "deposit",
+                    "--no-wait",
+                    "--chain",
+                    "alpha",
+                    "--token",
+                    "0",
+                    "--amount",
+                    "0.25",
+                    "--to",
+                    &to,
+                    "--from",
+                    "dev0",
                 ],
             ),
             &mut out,
@@ -433,7 +452,16 @@ async fn every_command_against_anvil_and_a_stand_in_node() {
     let err = wallet(
         &url,
         &[
-            "deposit", "--chain", "gamma", "--token", "eth", "--amount", "1", "--dev", "0",
+            "deposit",
+            "--no-wait",
+            "--chain",
+            "gamma",
+            "--token",
+            "eth",
+            "--amount",
+            "1",
+            "--dev",
+            "0",
         ],
     )
     .await
@@ -444,6 +472,7 @@ async fn every_command_against_anvil_and_a_stand_in_node() {
         &url,
         &[
             "deposit",
+            "--no-wait",
             "--chain",
             "alpha",
             "--token",
@@ -464,7 +493,16 @@ async fn every_command_against_anvil_and_a_stand_in_node() {
     let err = wallet(
         &url,
         &[
-            "deposit", "--chain", "alpha", "--token", "3", "--amount", "1", "--dev", "0",
+            "deposit",
+            "--no-wait",
+            "--chain",
+            "alpha",
+            "--token",
+            "3",
+            "--amount",
+            "1",
+            "--dev",
+            "0",
         ],
     )
     .await
@@ -477,7 +515,16 @@ async fn every_command_against_anvil_and_a_stand_in_node() {
     let err = wallet(
         &url,
         &[
-            "deposit", "--chain", "primary", "--token", "eth", "--amount", "1", "--dev", "0",
+            "deposit",
+            "--no-wait",
+            "--chain",
+            "primary",
+            "--token",
+            "eth",
+            "--amount",
+            "1",
+            "--dev",
+            "0",
         ],
     )
     .await
@@ -487,7 +534,14 @@ async fn every_command_against_anvil_and_a_stand_in_node() {
     let err = wallet(
         &url,
         &[
-            "deposit", "--chain", "alpha", "--token", "eth", "--amount", "1",
+            "deposit",
+            "--no-wait",
+            "--chain",
+            "alpha",
+            "--token",
+            "eth",
+            "--amount",
+            "1",
         ],
     )
     .await
