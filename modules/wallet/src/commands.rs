@@ -222,7 +222,10 @@ impl Wallet<'_> {
         let l2_amount =
             amount.saturating_mul(U256::from(10u64).pow(U256::from(18 - info.decimals.min(18))));
         let deadline = Instant::now() + self.timeout;
-        while !a.no_wait {
+        loop {
+            if a.no_wait {
+                break;
+            }
             let now = self.l2_balance(owner, token).await?;
             if now >= credited_before.saturating_add(l2_amount) {
                 eprintln!("credited on L2");
