@@ -52,10 +52,12 @@ pub struct SettlementConfig {
     pub step_interval_ms: u64,
     /// Milliseconds between two polls of each chain's priority watcher.
     pub watch_interval_ms: u64,
-    /// Most blocks each chain's actor commits per step (one transaction each).
+    /// Most blocks one commit transaction carries, on every chain (at most 32 on a
+    /// secondary); each actor sends at most one commit per step.
     pub max_commits_per_step: u32,
-    /// Most blocks one `executeBlocks` on the primary carries (it always ends at a proven
-    /// range's end).
+    /// Most blocks one `executeBlocks` carries: on the primary it always ends at a proven
+    /// range's end; on a secondary (at most 32) a longer confirmed prefix is marked first
+    /// and executed in calls of this size.
     pub max_blocks_per_execute: u32,
     /// Fee cap of every settlement transaction, in wei (figment reads no integer wider
     /// than 64 bits; 18 ETH per gas is no cap anyone needs).
@@ -407,6 +409,8 @@ pub async fn start(inputs: SettlementInputs<'_>) -> Result<Settlement, NodeError
                 primary_receiver: receivers[&primary.spec.name],
                 receiver: receivers[name],
                 max_blocks_per_step: s.max_commits_per_step.max(1).saturating_mul(16),
+                max_blocks_per_commit: s.max_commits_per_step,
+                max_blocks_per_execute: s.max_blocks_per_execute,
             },
             records.clone(),
             block_source.clone(),

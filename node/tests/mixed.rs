@@ -149,4 +149,14 @@ fn funds_cross_from_one_anvil_secondary_to_another() {
         setup.wallet(&["--dev", "0", "balance"]).is_ok()
     });
     walkthrough::run(&setup, &settlement("alpha"), &settlement("beta"));
+    let (primary, alpha, beta) = (
+        settlement("primary"),
+        settlement("alpha"),
+        settlement("beta"),
+    );
+    walkthrough::assert_settled_once(
+        &setup,
+        &[("primary", &primary), ("alpha", &alpha), ("beta", &beta)],
+        16,
+    );
 }

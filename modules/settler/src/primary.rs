@@ -38,6 +38,30 @@ pub struct PrimaryConfig {
     pub max_blocks_per_execute: u32,
 }
 
+/// The blocks the next `commitBlocks` carries: those after `committed` up to `sealed`, at
+/// most `max_per_call` of them (a backlog drains `max_per_call` blocks per transaction).
+fn next_commit(committed: u32, sealed: u32, max_per_call: u32) -> Option<(u32, u32)> {
+    if committed >= sealed {
+        return None;
+    }
+    let first = committed + 1;
+    Some((
+        first,
+        sealed.min(first.saturating_add(max_per_call.max(1) - 1)),
+    ))
+}
+
+/// The last block the next `executeBlocks` from block `from` carries: the furthest proven
+/// range end (`ends`, ascending, all confirmed) within `max_per_call` blocks, or the first
+/// end when even that range is longer (a range executes whole or not at all).
+fn execute_target(from: u32, ends: &[u32], max_per_call: u32) -> Option<u32> {
+    let limit = from.saturating_add(max_per_call.max(1) - 1);
+    ends.iter()
+        .copied()
+        .rfind(|end| *end <= limit)
+        .or_else(|| ends.first().copied())
+}
+
 /// Plain logic of the primary settler: [`PrimarySettler::step`] does what is due.
 pub struct PrimarySettler {
     config: PrimaryConfig,
@@ -184,11 +208,11 @@ impl PrimarySettler {
     /// many L2 blocks per L1 block as one transaction carries).
     async fn commit_sealed(&mut self) -> Result<u32> {
         let sealed = self.blocks.height()?;
-        if self.committed() >= sealed {
+        let Some((first, last)) =
+            next_commit(self.committed(), sealed, self.config.max_commits_per_step)
+        else {
             return Ok(0);
-        }
-        let first = self.committed() + 1;
-        let last = sealed.min(first.saturating_add(self.config.max_commits_per_step.max(1) - 1));
+        };
         let mut books = self.books.clone();
         let mut commits = Vec::new();
         for number in first..=last {
@@ -307,13 +331,7 @@ impl PrimarySettler {
         let ends = self
             .records
             .actions_between(chain, Action::Prove, from, counters.confirmed)?;
-        let limit = from.saturating_add(self.config.max_blocks_per_execute.max(1) - 1);
-        let Some(target) = ends
-            .iter()
-            .copied()
-            .rfind(|end| *end <= limit)
-            .or_else(|| ends.first().copied())
-        else {
+        let Some(target) = execute_target(from, &ends, self.config.max_blocks_per_execute) else {
             return Ok(0);
         };
         let mut blocks = Vec::new();
@@ -404,5 +422,42 @@ impl Step for PrimarySettler {
         self.observe(counters).await?;
         sent += self.execute_confirmed(counters).await?;
         Ok(sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backlog_is_committed_max_per_call_blocks_per_transaction() {
+        assert_eq!(next_commit(0, 0, 16), None, "nothing sealed");
+        assert_eq!(next_commit(7, 7, 16), None, "everything asked for");
+        assert_eq!(next_commit(0, 3, 16), Some((1, 3)));
+        // 100 sealed blocks, 16 per call: seven transactions, the last one short.
+        let mut committed = 0;
+        let mut calls = Vec::new();
+        while let Some((first, last)) = next_commit(committed, 100, 16) {
+            assert_eq!(first, committed + 1);
+            calls.push(last - first + 1);
+            committed = last;
+        }
+        assert_eq!(calls, [16, 16, 16, 16, 16, 16, 4]);
+        assert_eq!(
+            next_commit(0, 5, 0),
+            Some((1, 1)),
+            "a zero limit still moves"
+        );
+    }
+
+    #[test]
+    fn execution_ends_at_a_proven_range_end_within_the_limit() {
+        // Ranges end at 3, 5, 9 and 20; executing from block 1, 8 blocks per call.
+        let ends = [3, 5, 9, 20];
+        assert_eq!(execute_target(1, &ends, 8), Some(5));
+        assert_eq!(execute_target(1, &ends, 64), Some(20));
+        // A range longer than the limit goes whole: its root is the only proven one.
+        assert_eq!(execute_target(10, &[20], 4), Some(20));
+        assert_eq!(execute_target(1, &[], 64), None);
     }
 }

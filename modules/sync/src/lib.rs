@@ -16,4 +16,4 @@ mod committee;
 mod sync;
 
 pub use committee::{Committee, CommitteeError, Delivery, Route, SyncTransport};
-pub use sync::{SyncChains, SyncConfig, SyncSettler};
+pub use sync::{SyncChains, SyncConfig, SyncSettler, MAX_BLOCKS_PER_CALL};

@@ -17,8 +17,10 @@ use manyfold_types::{ChainId, Fr};
 
 use crate::committee::{Route, SyncTransport};
 
-/// Most blocks one `commitCompressedBlocks` or `executeBlocks` carries.
-const MAX_BLOCKS_PER_COMMIT: usize = 32;
+/// The most blocks one `commitCompressedBlocks` or `executeBlocks` may carry whatever the
+/// configuration says: each block's ops are calldata and, on execution, storage writes, and
+/// a call must stay well inside a block's gas limit.
+pub const MAX_BLOCKS_PER_CALL: u32 = 32;
 
 /// How one sync actor runs.
 #[derive(Debug, Clone)]
@@ -35,6 +37,40 @@ pub struct SyncConfig {
     pub receiver: Receiver,
     /// Most sealed blocks looked at (and committed when they touch the chain) per step.
     pub max_blocks_per_step: u32,
+    /// Most blocks one `commitCompressedBlocks` carries (capped at [`MAX_BLOCKS_PER_CALL`]).
+    pub max_blocks_per_commit: u32,
+    /// Most blocks one `executeBlocks` carries (capped at [`MAX_BLOCKS_PER_CALL`]).
+    pub max_blocks_per_execute: u32,
+}
+
+impl SyncConfig {
+    fn per_call(limit: u32) -> usize {
+        limit.clamp(1, MAX_BLOCKS_PER_CALL) as usize
+    }
+}
+
+/// What one execution step sends for a confirmed prefix (oldest first, none executed yet):
+/// the blocks of one `executeBlocks`, preceded by a `markConfirmedPrefix` at the prefix's
+/// last block when the call cannot reach it (the contract executes a block only inside a
+/// prefix it knows to be confirmed) and no mark there was asked for yet.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ExecutionPlan<'a> {
+    pub(crate) mark: Option<StoredBlock>,
+    pub(crate) chunk: &'a [StoredBlock],
+}
+
+pub(crate) fn plan_execution(
+    prefix: &[StoredBlock],
+    max_per_call: usize,
+    marked: bool,
+) -> ExecutionPlan<'_> {
+    let max_per_call = max_per_call.max(1);
+    let chunk = &prefix[..prefix.len().min(max_per_call)];
+    let mark = match prefix.last() {
+        Some(reached) if prefix.len() > max_per_call && !marked => Some(*reached),
+        _ => None,
+    };
+    ExecutionPlan { mark, chunk }
 }
 
 /// The chains a sync actor talks to.
@@ -176,6 +212,7 @@ impl SyncSettler {
         if cursor >= end {
             return Ok(0);
         }
+        let per_call = SyncConfig::per_call(self.config.max_blocks_per_commit);
         let mut books = self.books.clone();
         let mut commits = Vec::new();
         for number in cursor + 1..=end {
@@ -185,14 +222,14 @@ impl SyncSettler {
                 .ok_or_else(|| SettlerError::Blocks(format!("block {number} is not sealed")))?;
             if let Some(commit) = books.commit(&block.settlement())? {
                 commits.push(commit);
-                if commits.len() >= MAX_BLOCKS_PER_COMMIT {
+                if commits.len() >= per_call {
                     break;
                 }
             }
         }
         // How far this looked: to the last block committed when the call is full.
         let looked = match commits.last() {
-            Some(c) if commits.len() >= MAX_BLOCKS_PER_COMMIT => c.stored.block_number,
+            Some(c) if commits.len() >= per_call => c.stored.block_number,
             _ => end,
         };
         let records = &self.records;
@@ -315,9 +352,9 @@ impl SyncSettler {
 
     /// Executes the blocks of this chain up to the confirmation it received. The contract
     /// executes a block only inside the prefix that reaches the confirmed sync hash: a
-    /// prefix of at most [`MAX_BLOCKS_PER_COMMIT`] blocks goes in one call (which holds the
+    /// prefix of at most `max_blocks_per_execute` blocks goes in one call (which holds the
     /// confirmed block); a longer one is first marked executable (`markConfirmedPrefix`),
-    /// then executed in calls of that size.
+    /// then executed in calls of that size ([`plan_execution`]).
     async fn execute_confirmed(&mut self, counters: SecondaryCounters) -> Result<u32> {
         let chain = self.config.chain;
         let asked = self
@@ -334,12 +371,13 @@ impl SyncSettler {
             return Ok(0);
         };
         let records = &self.records;
+        let marked = records
+            .action(chain, Action::Mark, reached.block_number)?
+            .is_some();
+        let per_call = SyncConfig::per_call(self.config.max_blocks_per_execute);
+        let ExecutionPlan { mark, chunk } = plan_execution(&prefix, per_call, marked);
         let mut sent = 0;
-        if prefix.len() > MAX_BLOCKS_PER_COMMIT
-            && records
-                .action(chain, Action::Mark, reached.block_number)?
-                .is_none()
-        {
+        if let Some(reached) = mark {
             let call = Secondary::markConfirmedPrefixCall {
                 reached: reached.into(),
             };
@@ -359,7 +397,6 @@ impl SyncSettler {
                 .await?;
             sent += 1;
         }
-        let chunk = &prefix[..prefix.len().min(MAX_BLOCKS_PER_COMMIT)];
         let target = chunk.last().map_or(0, |b| b.block_number);
         let mut infos = Vec::with_capacity(chunk.len());
         for stored in chunk {
@@ -492,5 +529,63 @@ impl Step for SyncSettler {
             .await?;
         sent += self.execute_confirmed(counters).await?;
         Ok(sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::B256;
+
+    fn prefix(numbers: impl IntoIterator<Item = u32>) -> Vec<StoredBlock> {
+        numbers
+            .into_iter()
+            .enumerate()
+            .map(|(i, block_number)| StoredBlock {
+                block_number,
+                block_sequence: i as u32 + 1,
+                priority_operations: 0,
+                timestamp: 0,
+                state_root: B256::repeat_byte(block_number as u8),
+                ops_hash: B256::ZERO,
+                sync_hash: B256::repeat_byte(0x80 | block_number as u8),
+                commitment: B256::ZERO,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_prefix_that_fits_one_call_is_executed_without_a_mark() {
+        let blocks = prefix([3, 5, 9]);
+        let plan = plan_execution(&blocks, 3, false);
+        assert_eq!(plan.mark, None);
+        assert_eq!(plan.chunk, &blocks[..]);
+    }
+
+    #[test]
+    fn a_longer_prefix_is_marked_at_its_confirmed_block_then_executed_in_chunks() {
+        let blocks = prefix(1..=7);
+        let plan = plan_execution(&blocks, 3, false);
+        assert_eq!(plan.mark, Some(blocks[6]), "marked at the confirmed block");
+        assert_eq!(plan.chunk, &blocks[..3]);
+        // The next steps (the mark asked for) go on from the executed blocks, unmarked.
+        let plan = plan_execution(&blocks[3..], 3, true);
+        assert_eq!(plan.mark, None);
+        assert_eq!(plan.chunk, &blocks[3..6]);
+        let plan = plan_execution(&blocks[6..], 3, true);
+        assert_eq!((plan.mark, plan.chunk), (None, &blocks[6..]));
+    }
+
+    #[test]
+    fn nothing_confirmed_plans_nothing() {
+        let plan = plan_execution(&[], 32, false);
+        assert_eq!((plan.mark, plan.chunk.len()), (None, 0));
+    }
+
+    #[test]
+    fn the_configured_call_size_is_kept_inside_the_hard_cap() {
+        assert_eq!(SyncConfig::per_call(0), 1);
+        assert_eq!(SyncConfig::per_call(4), 4);
+        assert_eq!(SyncConfig::per_call(1000), MAX_BLOCKS_PER_CALL as usize);
     }
 }

@@ -4,6 +4,8 @@
 //! until the block is executed on beta (proven on the primary, confirmed everywhere) and
 //! succeeds after; the balances on every chain add up; every chain's stages are recorded.
 
+pub(crate) mod ledger;
+
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -34,7 +36,7 @@ impl Drop for Setup {
 }
 
 impl Setup {
-    fn url(&self, name: &str) -> &str {
+    pub(crate) fn url(&self, name: &str) -> &str {
         &self.chains.iter().find(|(n, _)| n == name).unwrap().1
     }
 
@@ -219,4 +221,24 @@ pub(crate) fn run(net: &Setup, alpha: &str, beta: &str) {
         ])
     );
     assert!(stages("alpha").is_empty());
+}
+
+/// Reads every chain's settlement events (`contracts`: (chain, settlement contract), the
+/// primary first) and checks that each block landed in exactly one mined transaction of
+/// each kind, with at most `max_per_tx` blocks per commit or execute transaction. Returns
+/// the blocks the primary committed and executed.
+pub(crate) fn assert_settled_once(
+    net: &Setup,
+    contracts: &[(&str, &str)],
+    max_per_tx: usize,
+) -> (u32, u32) {
+    let (primary, rest) = contracts.split_first().unwrap();
+    let counts = net
+        .ledger(primary.0, primary.1)
+        .assert_primary_once(max_per_tx);
+    for (chain, contract) in rest {
+        net.ledger(chain, contract)
+            .assert_secondary_once(chain, max_per_tx);
+    }
+    counts
 }
