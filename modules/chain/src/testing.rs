@@ -58,6 +58,7 @@ struct State {
     balances: BTreeMap<Address, BTreeMap<u64, U256>>,
     fees: FeeEstimate,
     gas_estimate: u64,
+    estimate_revert: Option<Bytes>,
     call_handler: Option<CallHandler>,
 }
 
@@ -209,6 +210,7 @@ impl MockChain {
                 max_priority_fee_per_gas: 1_000_000_000,
             },
             gas_estimate: 100_000,
+            estimate_revert: None,
             call_handler: None,
         };
         state.seal(Vec::new());
@@ -368,6 +370,12 @@ impl MockChain {
         self.lock().gas_estimate = gas;
     }
 
+    /// Makes every gas estimate revert with `data` (a contract refusing the call), or
+    /// answer again with `None`.
+    pub fn set_estimate_revert(&self, data: Option<Bytes>) {
+        self.lock().estimate_revert = data;
+    }
+
     /// Answers calls with `handler(call, block number)`; without one, calls are
     /// unsupported.
     pub fn on_call(
@@ -445,7 +453,14 @@ impl ChainFees for MockChain {
     }
 
     fn estimate_gas(&self, _call: CallRequest) -> ChainFuture<'_, u64> {
-        self.read(|s| Ok(s.gas_estimate))
+        self.read(|s| match &s.estimate_revert {
+            Some(data) => Err(ChainError::Reverted {
+                tx: None,
+                reason: None,
+                data: data.clone(),
+            }),
+            None => Ok(s.gas_estimate),
+        })
     }
 }
 

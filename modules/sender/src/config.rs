@@ -38,6 +38,11 @@ pub struct SenderConfig {
     /// How gas limits are chosen.
     #[serde(default)]
     pub gas: GasPolicy,
+    /// Consecutive ticks on which estimating the next request must revert, with nothing
+    /// ahead of it unmined, before the sender stops on it as refused by the contract (a
+    /// lagging or load-balanced endpoint can answer from an old state once).
+    #[serde(default = "defaults::refusals_before_stop")]
+    pub refusals_before_stop: u32,
     /// When a transaction counts as final: the chain's finality rule (DESIGN §7). The
     /// sender reads its nonce at the newest block the rule calls final.
     #[serde(default)]
@@ -82,6 +87,9 @@ mod defaults {
     pub(super) fn blocks_before_replacement() -> u64 {
         10
     }
+    pub(super) fn refusals_before_stop() -> u32 {
+        3
+    }
     pub(super) fn max_in_flight() -> usize {
         4
     }
@@ -113,6 +121,7 @@ impl SenderConfig {
             blocks_before_replacement: defaults::blocks_before_replacement(),
             max_in_flight: defaults::max_in_flight(),
             gas: GasPolicy::default(),
+            refusals_before_stop: defaults::refusals_before_stop(),
             finality: manyfold_chain::Finality::default(),
         }
     }
@@ -128,6 +137,11 @@ impl SenderConfig {
         }
         if self.max_in_flight == 0 {
             return refuse("max_in_flight is 0: nothing could ever be sent".into());
+        }
+        if self.refusals_before_stop == 0 {
+            return refuse(
+                "refusals_before_stop is 0: one stale answer would stop the sender".into(),
+            );
         }
         if self.blocks_before_replacement == 0 {
             return refuse("blocks_before_replacement is 0: every tick would replace".into());

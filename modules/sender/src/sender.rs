@@ -223,6 +223,8 @@ struct Entry {
     /// load-balanced endpoint can miss a receipt once, so one look is not enough to give
     /// the request up (and stop the pipeline).
     missing_receipt_checks: u32,
+    /// Consecutive ticks whose gas estimate of it reverted with nothing ahead unmined.
+    refusals: u32,
 }
 
 impl Entry {
@@ -233,6 +235,7 @@ impl Entry {
             needs_broadcast: false,
             stuck_at_cap: false,
             missing_receipt_checks: 0,
+            refusals: 0,
         }
     }
 
@@ -727,6 +730,45 @@ impl DurableSender {
         Ok(())
     }
 
+    /// Counts one more refusal of the request at `nonce` (its estimate reverted with
+    /// nothing ahead unmined). Returns the error the tick ends with: the revert, retried
+    /// next tick, until `refusals_before_stop` in a row stop the sender (persisted, loud).
+    fn refused(
+        &mut self,
+        nonce: u64,
+        reason: Option<String>,
+        data: alloy_primitives::Bytes,
+    ) -> Result<SenderError> {
+        let entry = self.entries.get_mut(&nonce).expect("the request is queued");
+        entry.refusals += 1;
+        if entry.refusals < self.config.refusals_before_stop {
+            return Ok(SenderError::Chain(ChainError::Reverted {
+                tx: None,
+                reason,
+                data,
+            }));
+        }
+        let stop = StopReason {
+            nonce,
+            label: entry.tx.label.clone(),
+            kind: StopKind::Refused { reason, data },
+        };
+        let meta = SenderMeta {
+            stopped: Some(stop.clone()),
+            ..self.meta.clone()
+        };
+        let mut batch = WriteBatch::new();
+        self.store.put_meta(&mut batch, &meta);
+        self.store.commit(batch)?;
+        self.meta = meta;
+        self.metrics.stopped(true);
+        tracing::error!(
+            chain = %self.config.chain, sender = %self.config.sender, reason = %stop,
+            "settlement pipeline stopped; nothing more is sent until an operator clears it"
+        );
+        Ok(SenderError::Stopped(stop))
+    }
+
     /// Rebroadcasts, replaces, sends.
     async fn push(&mut self, heads: &NonceHeads, report: &mut TickReport) -> Result<()> {
         let chain = self.chain.clone();
@@ -833,7 +875,16 @@ impl DurableSender {
                         value: entry.tx.value,
                         gas: None,
                     };
-                    let estimate = chain.estimate_gas(call).await?;
+                    let nothing_ahead = self.in_flight() == 0;
+                    let estimate = match chain.estimate_gas(call).await {
+                        Ok(estimate) => estimate,
+                        Err(ChainError::Reverted { reason, data, .. }) if nothing_ahead => {
+                            return Err(self.refused(nonce, reason, data)?);
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let entry = self.entries.get_mut(&nonce).expect("the request is queued");
+                    entry.refusals = 0;
                     // Capped below what it needs, it could only run out of gas on chain
                     // (and stop the pipeline): it waits, loudly, for a higher cap.
                     if estimate > self.config.gas.max_gas_limit {

@@ -181,6 +181,16 @@ pub enum StopKind {
     /// The nonce is final on the chain, and none of the sender's attempts is the
     /// transaction that used it: something else signed with this key.
     NonceUsedElsewhere,
+    /// The contract refuses the request: estimating its gas reverted on consecutive ticks
+    /// with nothing of this sender ahead of it unmined, so no earlier transaction of ours
+    /// can change the answer. It was never signed (its nonce is still free); clearing the
+    /// stop tries it again.
+    Refused {
+        /// The decoded revert reason, when the chain plugin could decode one.
+        reason: Option<String>,
+        /// The raw revert data (a custom error's selector and arguments).
+        data: alloy_primitives::Bytes,
+    },
 }
 
 impl std::fmt::Display for StopReason {
@@ -190,6 +200,13 @@ impl std::fmt::Display for StopReason {
                 f,
                 "{} transaction (nonce {}) {tx} reverted in block {block_number}",
                 self.label, self.nonce
+            ),
+            StopKind::Refused { reason, data } => write!(
+                f,
+                "{} transaction (nonce {}) is refused by the contract: estimating it reverts ({})",
+                self.label,
+                self.nonce,
+                reason.clone().unwrap_or_else(|| format!("data {data}"))
             ),
             StopKind::NonceUsedElsewhere => write!(
                 f,

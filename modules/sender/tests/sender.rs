@@ -986,3 +986,71 @@ async fn an_estimate_above_the_gas_cap_is_not_sent() {
     let report = sender.tick().await.unwrap();
     assert_eq!(sent(&report.events), vec![0]);
 }
+
+#[tokio::test]
+async fn a_request_the_contract_keeps_refusing_stops_the_sender_unsigned() {
+    let setup = Setup::new();
+    let mut sender = setup.open().await;
+    let refusal = Bytes::from_static(&[0x09, 0xbd, 0xe3, 0x39]);
+    setup.chain.mock.set_estimate_revert(Some(refusal.clone()));
+    sender
+        .enqueue(NewTx::call("prove 7 (chain 0)", CONTRACT, vec![1u8; 4]))
+        .unwrap();
+    // A stale answer or two only defers it.
+    for _ in 1..setup.config.refusals_before_stop {
+        let report = sender.tick().await.unwrap();
+        assert!(
+            matches!(report.deferred, Some(ChainError::Reverted { .. })),
+            "{report:?}"
+        );
+    }
+    let err = sender.tick().await.unwrap_err();
+    let SenderError::Stopped(reason) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(reason.label, "prove 7 (chain 0)");
+    assert!(matches!(&reason.kind, StopKind::Refused { data, .. } if *data == refusal));
+    assert!(setup.chain.accepted().is_empty(), "never signed nor sent");
+    assert_eq!(state(&sender, 0), TxState::Unconfirmed);
+    // The stop is durable, and nothing more is asked for or sent.
+    let mut reopened = setup.open().await;
+    assert!(matches!(
+        reopened.tick().await,
+        Err(SenderError::Stopped(_))
+    ));
+    assert!(reopened
+        .enqueue(NewTx::call("execute 7 (chain 0)", CONTRACT, vec![2u8; 4]))
+        .is_err());
+    // Once the operator has looked and cleared it, the request (its nonce still free)
+    // goes out when the contract accepts it.
+    setup.chain.mock.set_estimate_revert(None);
+    reopened.clear_stop().unwrap();
+    let report = reopened.tick().await.unwrap();
+    assert_eq!(sent(&report.events), vec![0]);
+}
+
+#[tokio::test]
+async fn a_revert_while_an_earlier_request_is_unmined_only_defers() {
+    let setup = Setup::new();
+    let mut sender = setup.open().await;
+    sender
+        .enqueue(NewTx::call("commit 1 (chain 0)", CONTRACT, vec![1u8; 4]))
+        .unwrap();
+    sender.tick().await.unwrap();
+    // The next one reverts until the commit is mined: never a refusal.
+    setup
+        .chain
+        .mock
+        .set_estimate_revert(Some(Bytes::from_static(&[1, 2, 3, 4])));
+    sender
+        .enqueue(NewTx::call("prove 1 (chain 0)", CONTRACT, vec![2u8; 4]))
+        .unwrap();
+    for _ in 0..setup.config.refusals_before_stop * 3 {
+        let report = sender.tick().await.unwrap();
+        assert!(report.deferred.is_some());
+    }
+    setup.chain.mock.set_estimate_revert(None);
+    setup.chain.mock.mine();
+    let report = sender.tick().await.unwrap();
+    assert_eq!(sent(&report.events), vec![1]);
+}
