@@ -19,8 +19,8 @@ use manyfold_mempool::{MempoolError, MempoolHandle};
 use manyfold_prover::ProofStore;
 use manyfold_sender::{DurableSender, LocalSigner, SenderConfig, TxSigner};
 use manyfold_settler::{
-    ContractReader, PrimaryConfig, PrimarySettler, Records, SenderDriver, SettlerError,
-    SharedSender, StageEvents, Step, StepActor,
+    ContractReader, ExpiryWatch, HoldStore, PrimaryConfig, PrimarySettler, Records, SenderDriver,
+    SettlerError, SharedSender, StageEvents, Step, StepActor,
 };
 use manyfold_storage::Storage;
 use manyfold_sync::{Committee, SyncChains, SyncConfig, SyncSettler, SyncTransport};
@@ -72,6 +72,10 @@ pub struct SettlementConfig {
     pub max_gas_limit: u64,
     /// Most blocks the watchers read per request.
     pub max_log_range: u64,
+    /// Seconds before the oldest open priority request of a chain expires (after which
+    /// anyone may put that chain into exodus) that the node warns; unset: a quarter of
+    /// `deploy.priority_expiry_s`.
+    pub expiry_warning_s: Option<u64>,
 }
 
 impl Default for SettlementConfig {
@@ -91,6 +95,7 @@ impl Default for SettlementConfig {
             max_in_flight: 4,
             max_gas_limit: 25_000_000,
             max_log_range: 1_000,
+            expiry_warning_s: None,
         }
     }
 }
@@ -387,8 +392,12 @@ pub async fn start(inputs: SettlementInputs<'_>) -> Result<Settlement, NodeError
     )
     .map_err(settler_err)?
     .with_events(events.clone());
+    let holds = HoldStore::new(storage.clone());
+    let settler_holds = holds.clone();
     spawn(Box::new(move || {
-        StepActor::new(settler, period).start();
+        StepActor::new(settler, period)
+            .with_holds(settler_holds)
+            .start();
     }));
 
     let committee = Committee::new(
@@ -424,8 +433,9 @@ pub async fn start(inputs: SettlementInputs<'_>) -> Result<Settlement, NodeError
         )
         .map_err(settler_err)?
         .with_events(events.clone());
+        let sync_holds = holds.clone();
         spawn(Box::new(move || {
-            StepActor::new(sync, period).start();
+            StepActor::new(sync, period).with_holds(sync_holds).start();
         }));
     }
 
@@ -449,8 +459,8 @@ pub async fn start(inputs: SettlementInputs<'_>) -> Result<Settlement, NodeError
             max_range: s.max_log_range.max(1),
             ..PollerOptions::default()
         };
-        let reader: Arc<dyn ChainReader> = built.chain.clone();
-        let watcher = PriorityWatcher::open(storage.clone(), reader, watcher_config)
+        let chain_reader: Arc<dyn ChainReader> = built.chain.clone();
+        let watcher = PriorityWatcher::open(storage.clone(), chain_reader, watcher_config)
             .map_err(|e| NodeError::Config(format!("chain `{}`: watcher: {e}", built.spec.name)))?;
         let step = WatcherStep {
             watcher,
@@ -458,6 +468,15 @@ pub async fn start(inputs: SettlementInputs<'_>) -> Result<Settlement, NodeError
         };
         spawn(Box::new(move || {
             StepActor::new(step, watch_period).start();
+        }));
+
+        // How close the chain's oldest open request is to its expiry (exodus).
+        let margin = s
+            .expiry_warning_s
+            .unwrap_or(config.deploy.priority_expiry_s / 4);
+        let expiry = ExpiryWatch::new(reader(built, deployment)?, deployed.from_block, margin);
+        spawn(Box::new(move || {
+            StepActor::new(expiry, watch_period.saturating_mul(4)).start();
         }));
     }
 

@@ -321,6 +321,38 @@ pub struct ChainStage {
     pub stage: Stage,
     /// Every stage reached there, in order.
     pub stages: Vec<StageReached>,
+    /// Why the chain's settlement is not moving the block on, when it is held there
+    /// (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// A chain's settlement held at a block: why, from which block, since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Held {
+    /// `chain_unreachable` clears by itself once the chain answers; the others stop the
+    /// chain's pipeline until an operator looks.
+    pub reason: manyfold_settler::HoldReason,
+    /// The first block held there.
+    #[serde(with = "manyfold_types::quantity")]
+    pub from_block: u32,
+    /// What failed.
+    pub detail: String,
+    /// When the hold started, in Unix seconds.
+    #[serde(with = "manyfold_types::quantity")]
+    pub since: u64,
+}
+
+impl From<manyfold_settler::Hold> for Held {
+    fn from(hold: manyfold_settler::Hold) -> Self {
+        Self {
+            reason: hold.reason,
+            from_block: hold.from_block,
+            detail: hold.detail,
+            since: hold.since,
+        }
+    }
 }
 
 /// A transaction and where its block stands.

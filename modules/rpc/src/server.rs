@@ -80,6 +80,8 @@ pub struct RpcContext {
     /// Where the settlement actors announce each stage once it is recorded, for
     /// `manyfold_subscribeStatus`. `None` when the node settles nowhere.
     pub stage_events: Option<StageEvents>,
+    /// The chains whose settlement is held, and why. `None` when the node settles nowhere.
+    pub holds: Option<manyfold_settler::HoldStore>,
     /// The state replayed to the primary's last executed block, for exit proofs.
     pub exit_replica: ExitReplica,
 }
@@ -180,6 +182,10 @@ impl RpcContext {
             Some(stages) => stages.block(n).map_err(unavailable)?,
             None => BTreeMap::new(),
         };
+        let holds: BTreeMap<_, _> = match &self.holds {
+            Some(holds) => holds.all().map_err(unavailable)?.into_iter().collect(),
+            None => BTreeMap::new(),
+        };
         let chains = self
             .chains
             .iter()
@@ -190,12 +196,19 @@ impl RpcContext {
                     .into_iter()
                     .map(StageReached::from)
                     .collect();
+                // Stages are recorded only in their order, so the last is the furthest.
+                let stage = stages.last().map_or(Stage::Sealed, |s| s.stage);
+                let held = holds
+                    .get(&c.id)
+                    .filter(|h| h.holds(n) && stage != Stage::Executed)
+                    .cloned()
+                    .map(Held::from);
                 ChainStage {
                     chain: c.id,
                     primary: c.primary,
-                    // Stages are recorded only in their order, so the last is the furthest.
-                    stage: stages.last().map_or(Stage::Sealed, |s| s.stage),
+                    stage,
                     stages,
+                    held,
                 }
             })
             .collect();

@@ -14,7 +14,9 @@ use manyfold_block_builder::BlockBuilder;
 use manyfold_mempool::Candidate;
 use manyfold_rpc::api::{ChainInfo, SettlementStatus, Stage, StatusChange};
 use manyfold_rpc::{module, RpcContext};
-use manyfold_settler::{ChainRole, Stage as Reached, StageChange, StageRecord, StageStore};
+use manyfold_settler::{
+    ChainRole, Hold, HoldReason, HoldStore, Stage as Reached, StageChange, StageRecord, StageStore,
+};
 use manyfold_state::{L2State, SharedState};
 use manyfold_storage::{MemoryStorage, Storage, WriteBatch};
 use manyfold_types::{Amount, ChainId, ChainSet, Deposit, Op, PriorityOp, TokenId};
@@ -157,6 +159,7 @@ fn an_unknown_block_has_no_status_and_a_sealed_one_is_sealed_everywhere() {
         let nowhere = RpcContext {
             stages: None,
             stage_events: None,
+            holds: None,
             ..context.clone()
         };
         assert_eq!(
@@ -218,6 +221,74 @@ fn recorded_stages_come_back_with_their_transactions_and_times() {
         assert_eq!(typed.chains[0].stage, Stage::Synced);
         assert_eq!(typed.chains[0].stages[1].tx_hash, Some(B256::repeat_byte(0xc2)));
         assert_eq!(typed.chains[1].stages[0].at, SEALED_AT + 15);
+    });
+}
+
+#[test]
+fn a_held_chain_shows_its_hold_on_every_block_it_has_not_executed() {
+    actix_rt::System::new().block_on(async {
+        let (storage, state) = sealed();
+        use ChainRole::*;
+        record(
+            &storage,
+            1,
+            1,
+            Secondary,
+            Reached::Committed,
+            Some(0xd1),
+            SEALED_AT + 15,
+        );
+        let holds = HoldStore::new(storage.clone());
+        let hold = Hold {
+            reason: HoldReason::ChainUnreachable,
+            from_block: 1,
+            detail: "chain `alpha`: connection refused".into(),
+            since: SEALED_AT + 40,
+        };
+        holds.hold(chain(1), &hold).unwrap();
+        let context = common::context(storage.clone(), state, chains(), true, CLOCK);
+        let status = call(&context, "manyfold_getSettlementStatus", "0x1").await;
+        assert!(
+            status["chains"][0].get("held").is_none(),
+            "the primary is not held"
+        );
+        assert_eq!(
+            status["chains"][1]["held"],
+            json!({
+                "reason": "chain_unreachable",
+                "fromBlock": "0x1",
+                "detail": "chain `alpha`: connection refused",
+                "since": quantity(SEALED_AT + 40),
+            })
+        );
+        let typed: SettlementStatus = serde_json::from_value(status).unwrap();
+        assert_eq!(
+            typed.chains[1].held.as_ref().unwrap().reason,
+            HoldReason::ChainUnreachable
+        );
+
+        // A block the chain executed before the hold is not held; nor is one below it.
+        for stage in [Reached::Synced, Reached::Confirmed, Reached::Executed] {
+            record(&storage, 1, 1, Secondary, stage, Some(0xd2), SEALED_AT + 50);
+        }
+        let status = call(&context, "manyfold_getSettlementStatus", "0x1").await;
+        assert!(status["chains"][1].get("held").is_none(), "{status}");
+        holds
+            .hold(
+                chain(1),
+                &Hold {
+                    from_block: 2,
+                    ..hold
+                },
+            )
+            .unwrap();
+        let status = call(&context, "manyfold_getSettlementStatus", "0x1").await;
+        assert!(status["chains"][1].get("held").is_none(), "{status}");
+
+        // Lifted: gone.
+        holds.lift(chain(1)).unwrap();
+        let status = call(&context, "manyfold_getSettlementStatus", "0x1").await;
+        assert!(status["chains"][1].get("held").is_none());
     });
 }
 

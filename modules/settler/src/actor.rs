@@ -4,8 +4,26 @@ use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, WrapFuture};
 
+use manyfold_types::ChainId;
+
 use crate::error::SettlerError;
+use crate::hold::{Hold, HoldReason, HoldStore};
 use crate::sender::SharedSender;
+
+/// Consecutive failed steps, all of a kind that clears by itself, before the pipeline is
+/// shown held (one failed read is a blip, not an outage).
+const HOLD_AFTER_FAILURES: u32 = 3;
+
+/// The chain pipeline a step drives: where its failures hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    /// The chain's rollup id.
+    pub chain: ChainId,
+    /// Its name in the config (metrics and logs).
+    pub name: String,
+    /// The first block not executed there yet, as the node knows.
+    pub first_unexecuted: u32,
+}
 
 /// Plain settlement logic an actor drives: one step does what is due and returns how many
 /// transactions it asked for.
@@ -16,6 +34,10 @@ pub trait Step: 'static {
     /// Does what is due. A fatal error ([`SettlerError::is_fatal`]) stops the actor's
     /// steps; any other is retried on the next tick.
     async fn step(&mut self) -> Result<u32, SettlerError>;
+    /// The chain pipeline it drives, if any: a failure holds it there.
+    fn pipeline(&self) -> Option<Pipeline> {
+        None
+    }
 }
 
 /// Runs a [`Step`] every `period`, never two at once.
@@ -25,6 +47,7 @@ pub struct StepActor<S: Step> {
     period: Duration,
     stopped: Option<String>,
     failures: u32,
+    holds: Option<HoldStore>,
 }
 
 impl<S: Step> StepActor<S> {
@@ -36,6 +59,65 @@ impl<S: Step> StepActor<S> {
             period,
             stopped: None,
             failures: 0,
+            holds: None,
+        }
+    }
+
+    /// Records its pipeline's holds in `holds` (shown over RPC and in metrics).
+    pub fn with_holds(mut self, holds: HoldStore) -> Self {
+        self.holds = Some(holds);
+        self
+    }
+
+    /// Holds the pipeline for `error` (at most once per reason: a hold already there for
+    /// the same reason keeps its start).
+    fn hold(&self, logic: &S, reason: HoldReason, error: &SettlerError) {
+        let (Some(holds), Some(pipeline)) = (&self.holds, logic.pipeline()) else {
+            return;
+        };
+        let existing = holds.get(pipeline.chain).ok().flatten();
+        if existing.as_ref().is_some_and(|h| h.reason == reason) {
+            return;
+        }
+        let hold = Hold {
+            reason,
+            from_block: pipeline.first_unexecuted,
+            detail: error.to_string(),
+            since: now(),
+        };
+        if let Err(e) = holds.hold(pipeline.chain, &hold) {
+            tracing::error!(actor = %self.name, error = %e, "could not record the hold");
+        }
+        for r in HoldReason::ALL {
+            metrics::gauge!("manyfold_settlement_held", "chain" => pipeline.name.clone(), "reason" => r.label())
+                .set(if r == reason { 1.0 } else { 0.0 });
+        }
+        tracing::error!(
+            chain = %pipeline.name, reason = reason.label(), from_block = hold.from_block,
+            detail = %hold.detail, "settlement held on this chain"
+        );
+    }
+
+    /// Lifts the pipeline's hold after a step succeeded, if the fault clears by itself.
+    fn lift(&self, logic: &S) {
+        let (Some(holds), Some(pipeline)) = (&self.holds, logic.pipeline()) else {
+            return;
+        };
+        match holds.get(pipeline.chain) {
+            Ok(Some(hold)) => {
+                if let Err(e) = holds.lift(pipeline.chain) {
+                    tracing::error!(actor = %self.name, error = %e, "could not lift the hold");
+                    return;
+                }
+                metrics::gauge!("manyfold_settlement_held", "chain" => pipeline.name.clone(), "reason" => hold.reason.label())
+                    .set(0.0);
+                tracing::info!(
+                    chain = %pipeline.name, reason = hold.reason.label(),
+                    held_for_s = now().saturating_sub(hold.since), "settlement resumed on this chain"
+                );
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(actor = %self.name, error = %e, "could not read the hold"),
         }
     }
 
@@ -51,21 +133,25 @@ impl<S: Step> StepActor<S> {
             (logic, result)
         };
         ctx.spawn(fut.into_actor(self).map(|(logic, result), act, _| {
-            act.logic = Some(logic);
-            match result {
+            match &result {
                 Ok(_) => {
                     if act.failures > 0 {
                         tracing::info!(actor = %act.name, after = act.failures, "steps succeed again");
                     }
                     act.failures = 0;
+                    act.lift(&logic);
                 }
                 Err(e) if e.is_fatal() => {
                     tracing::error!(actor = %act.name, error = %e, "stopped: an operator must look");
                     metrics::gauge!("manyfold_settlement_actor_stopped", "actor" => act.name.clone()).set(1.0);
+                    act.hold(&logic, HoldReason::of(e), e);
                     act.stopped = Some(e.to_string());
                 }
                 Err(e) => {
                     act.failures += 1;
+                    if act.failures >= HOLD_AFTER_FAILURES {
+                        act.hold(&logic, HoldReason::of(e), e);
+                    }
                     // The first failure and then every 20th: a chain that is down for a
                     // while is one line per few seconds, not one per tick.
                     if act.failures == 1 || act.failures.is_multiple_of(20) {
@@ -74,6 +160,7 @@ impl<S: Step> StepActor<S> {
                     metrics::counter!("manyfold_settlement_step_failures_total", "actor" => act.name.clone()).increment(1);
                 }
             }
+            act.logic = Some(logic);
         }));
     }
 }
@@ -140,4 +227,10 @@ impl Step for SenderDriver {
         }
         Ok(report.events.len() as u32)
     }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

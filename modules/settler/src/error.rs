@@ -49,6 +49,18 @@ pub enum SettlerError {
         /// What disagrees.
         reason: String,
     },
+    /// A chain stores a block other than the one the node computed (committed out of band,
+    /// or a chain that lies): the committee does not attest it and nothing built on it
+    /// confirms. The actor stops and an operator must look.
+    #[error("chain `{chain}`: block {block}: {reason}")]
+    Diverged {
+        /// The chain's name.
+        chain: String,
+        /// The L2 block it stores differently.
+        block: u32,
+        /// What it stores, and what the node computed.
+        reason: String,
+    },
     /// A contract answered something that is not what its ABI says.
     #[error("chain `{chain}`: cannot decode `{call}`: {reason}")]
     Decode {
@@ -73,7 +85,7 @@ impl SettlerError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            Self::Mismatch { .. } | Self::Bookkeeping(_) | Self::Stage(_)
+            Self::Mismatch { .. } | Self::Diverged { .. } | Self::Bookkeeping(_) | Self::Stage(_)
         ) || matches!(self, Self::Sender { source, .. } if matches!(**source, SenderError::Stopped(_)))
     }
 }

@@ -12,12 +12,19 @@
 //!   so a restarted actor never asks twice ([`manyfold_sender::DurableSender::enqueue_with`]).
 //! - [`ContractReader`]: the contracts' counters, the truth each actor reconciles with.
 //! - [`StepActor`] runs any [`Step`] on a timer; [`SenderDriver`] ticks a [`SharedSender`].
+//!   A step that fails holds its chain's pipeline ([`HoldStore`], with a [`HoldReason`]):
+//!   lifted by the next step that succeeds when the fault clears by itself, kept (and the
+//!   actor stopped) where going on would be unsafe.
+//! - [`ExpiryWatch`]: the time left before a chain's oldest open priority request expires
+//!   (and anyone may put the chain into exodus), a metric, a warning, then an error.
 //!
 //! The sync actors of the secondaries (`manyfold-sync`) build on the same pieces.
 
 mod actor;
 mod contract;
 mod error;
+mod expiry;
+mod hold;
 mod observe;
 mod primary;
 mod records;
@@ -25,9 +32,11 @@ mod sender;
 mod source;
 mod stages;
 
-pub use actor::{GetStopped, SenderDriver, Step, StepActor};
+pub use actor::{GetStopped, Pipeline, SenderDriver, Step, StepActor};
 pub use contract::{ContractReader, PrimaryCounters, SecondaryCounters};
 pub use error::{Result, SettlerError};
+pub use expiry::{Expiry, ExpiryWatch};
+pub use hold::{Hold, HoldReason, HoldStore};
 pub use observe::{Observation, Observer, StageChange, StageEvents};
 pub use primary::{PrimaryConfig, PrimarySettler};
 pub use records::{Action, CursorKind, PrimarySnapshot, Records, StoredBlockRow};

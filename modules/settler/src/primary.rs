@@ -73,6 +73,8 @@ pub struct PrimarySettler {
     sender: SharedSender,
     books: PrimaryBookkeeping,
     reconciled: bool,
+    /// Blocks the contract had executed at its final head when last read.
+    executed: u32,
 }
 
 impl std::fmt::Debug for PrimarySettler {
@@ -146,6 +148,7 @@ impl PrimarySettler {
             sender,
             books,
             reconciled: false,
+            executed: 0,
         })
     }
 
@@ -419,9 +422,18 @@ impl Step for PrimarySettler {
             return Ok(sent);
         };
         let counters = self.contract.primary_counters(at).await?;
+        self.executed = counters.executed;
         self.observe(counters).await?;
         sent += self.execute_confirmed(counters).await?;
         Ok(sent)
+    }
+
+    fn pipeline(&self) -> Option<crate::Pipeline> {
+        Some(crate::Pipeline {
+            chain: self.config.chain,
+            name: self.contract.name.clone(),
+            first_unexecuted: self.executed + 1,
+        })
     }
 }
 

@@ -142,11 +142,13 @@ impl Committee {
             return Ok(false);
         }
         if stored != claimed.hash() {
-            return Err(SettlerError::Mismatch {
+            return Err(SettlerError::Diverged {
                 chain: source.name.clone(),
+                block: claimed.block_number,
                 reason: format!(
-                    "it stores block {} (sequence {}) as {stored}, not as the node computed it: the committee does not sign",
-                    claimed.block_number, claimed.block_sequence
+                    "it stores sequence {} as {stored}, not as the node computed it ({}): the committee does not sign",
+                    claimed.block_sequence,
+                    claimed.hash()
                 ),
             });
         }

@@ -99,6 +99,10 @@ pub struct SyncSettler {
     transport: Arc<dyn SyncTransport>,
     books: SecondaryBookkeeping,
     reconciled: bool,
+    /// (L2 block, sequence) of the newest block checked as the contract stores it.
+    verified: (u32, u32),
+    /// (L2 block, sequence) of the newest block the contract had executed when last read.
+    executed: (u32, u32),
 }
 
 impl std::fmt::Debug for SyncSettler {
@@ -140,6 +144,8 @@ impl SyncSettler {
             transport,
             books,
             reconciled: false,
+            verified: (0, 0),
+            executed: (0, 0),
         })
     }
 
@@ -169,36 +175,88 @@ impl SyncSettler {
             .secondary
             .view(Secondary::totalBlocksCommittedCall {}, at)
             .await?;
-        let last = self.books.last();
-        if committed > last.block_sequence {
-            return Err(self.mismatch(format!(
-                "the contract has {committed} blocks committed, the node asked for {}",
-                last.block_sequence
-            )));
-        }
-        if committed > 0 {
-            let ours = self
-                .records
-                .secondary_between(self.config.chain, 0, last.block_number, None)?
-                .into_iter()
-                .find(|b| b.block_sequence == committed)
-                .ok_or_else(|| {
-                    self.mismatch(format!("no record of its block sequence {committed}"))
-                })?;
-            let stored = self
-                .chains
-                .secondary
-                .stored_block_hash(committed, at)
-                .await?;
-            if stored != ours.hash() {
-                return Err(self.mismatch(format!(
-                    "its block sequence {committed} is stored as {stored}, the node computed {}",
-                    ours.hash()
-                )));
-            }
-        }
+        self.verify_newest(committed, at).await?;
         tracing::info!(chain = %self.name(), committed, "secondary reconciled with its contract");
         self.reconciled = true;
+        Ok(())
+    }
+
+    /// Remembers which L2 block the contract's executed sequence is (where a hold starts).
+    fn note_executed(&mut self, executed: u32) -> Result<()> {
+        let (block, sequence) = self.executed;
+        if executed <= sequence {
+            return Ok(());
+        }
+        if let Some(b) = self
+            .records
+            .secondary_between(
+                self.config.chain,
+                block + 1,
+                self.books.last().block_number,
+                None,
+            )?
+            .into_iter()
+            .find(|b| b.block_sequence == executed)
+        {
+            self.executed = (b.block_number, executed);
+        }
+        Ok(())
+    }
+
+    /// A block the contract stores that the node never asked for.
+    fn committed_out_of_band(&self, committed: u32) -> SettlerError {
+        let last = self.books.last();
+        SettlerError::Diverged {
+            chain: self.name().to_owned(),
+            block: last.block_number,
+            reason: format!(
+                "the contract has {committed} blocks committed, the node asked for {}: a block was committed there out of band",
+                last.block_sequence
+            ),
+        }
+    }
+
+    /// Checks that the newest of the `committed` blocks the contract stores at `at` is the
+    /// one the node computed (each sequence once: [`Self::verified`] remembers the last).
+    /// A block committed there out of band, or a chain that lies, is
+    /// [`SettlerError::Diverged`]: its sync hash can never match the primary's, so it never
+    /// confirms and nothing after it executes there.
+    async fn verify_newest(&mut self, committed: u32, at: BlockId) -> Result<()> {
+        let (verified_block, verified) = self.verified;
+        if committed <= verified {
+            return Ok(());
+        }
+        let last = self.books.last();
+        if committed > last.block_sequence {
+            return Err(self.committed_out_of_band(committed));
+        }
+        let ours = self
+            .records
+            .secondary_between(
+                self.config.chain,
+                verified_block + 1,
+                last.block_number,
+                None,
+            )?
+            .into_iter()
+            .find(|b| b.block_sequence == committed)
+            .ok_or_else(|| self.mismatch(format!("no record of its block sequence {committed}")))?;
+        let stored = self
+            .chains
+            .secondary
+            .stored_block_hash(committed, at)
+            .await?;
+        if stored != ours.hash() {
+            return Err(SettlerError::Diverged {
+                chain: self.name().to_owned(),
+                block: ours.block_number,
+                reason: format!(
+                    "its block sequence {committed} is stored as {stored}, the node computed {}",
+                    ours.hash()
+                ),
+            });
+        }
+        self.verified = (ours.block_number, committed);
         Ok(())
     }
 
@@ -500,6 +558,14 @@ impl Step for SyncSettler {
         format!("sync actor ({})", self.chains.secondary.name)
     }
 
+    fn pipeline(&self) -> Option<manyfold_settler::Pipeline> {
+        Some(manyfold_settler::Pipeline {
+            chain: self.config.chain,
+            name: self.chains.secondary.name.clone(),
+            first_unexecuted: self.executed.0 + 1,
+        })
+    }
+
     async fn step(&mut self) -> Result<u32> {
         if !self.reconciled {
             self.reconcile().await?;
@@ -525,6 +591,8 @@ impl Step for SyncSettler {
             return Ok(sent);
         };
         let counters = self.chains.secondary.secondary_counters(at).await?;
+        self.verify_newest(counters.committed, at).await?;
+        self.note_executed(counters.executed)?;
         self.observe(counters, primary_at, primary_committed)
             .await?;
         sent += self.execute_confirmed(counters).await?;

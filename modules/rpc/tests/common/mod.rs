@@ -8,7 +8,7 @@ use manyfold_block_builder::{BlockBuilderActor, BlockBuilderConfig, BlockStore};
 use manyfold_mempool::{MempoolActor, MempoolConfig};
 use manyfold_rpc::api::ChainInfo;
 use manyfold_rpc::RpcContext;
-use manyfold_settler::StageStore;
+use manyfold_settler::{HoldStore, StageStore};
 use manyfold_state::SharedState;
 use manyfold_storage::Storage;
 
@@ -48,8 +48,9 @@ pub(crate) fn context(
         builder,
         chains,
         allow_priority_injection: false,
-        stages: settles.then(|| StageStore::new(storage)),
+        stages: settles.then(|| StageStore::new(storage.clone())),
         stage_events: settles.then(|| tokio::sync::broadcast::channel(16).0),
+        holds: settles.then(|| HoldStore::new(storage)),
         exit_replica: Default::default(),
     }
 }
