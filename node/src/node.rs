@@ -123,13 +123,18 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         mempool = mempool.with_tokens(deployment.token_registry());
     }
     let mempool = mempool.start_supervised(timeout);
-    let builder = BlockBuilderActor::new(
+    let mut builder = BlockBuilderActor::new(
         config.block,
         storage.clone(),
         state.clone(),
         mempool.clone(),
-    )
-    .start_supervised();
+    );
+    if config.prover.enabled {
+        // Backpressure: sealing waits while `block.max_unproven_blocks` wait for proofs.
+        let proofs = manyfold_prover::ProofStore::new(storage.clone());
+        builder = builder.with_proven_height(Arc::new(move || proofs.last_proven().ok()));
+    }
+    let builder = builder.start_supervised();
 
     let prover = if config.prover.enabled {
         let (ptau, params_dir) = params_source(config)?;
@@ -217,6 +222,9 @@ pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     let context = RpcContext {
         stages,
         stage_events: settlement.as_ref().map(|_| stage_events.clone()),
+        holds: deployment
+            .is_some()
+            .then(|| manyfold_settler::HoldStore::new(storage.clone())),
         exit_replica: Default::default(),
         mempool: mempool.clone(),
         state,

@@ -25,7 +25,27 @@ pub struct BlockBuilderConfig {
     pub poll_interval_ms: u64,
     /// Sealed-block notifications buffered per slow subscriber before it misses some.
     pub subscriber_buffer: usize,
+    /// Most blocks sealed and not yet proven: at this many the builder seals nothing more
+    /// until the prover catches up, so the proving backlog (and the time an op waits to
+    /// be proven) stays bounded; the mempool then fills and refuses new transactions
+    /// with "mempool full". 0: no bound. Applies only when the node proves.
+    #[serde(default = "default_max_unproven_blocks")]
+    pub max_unproven_blocks: u32,
 }
+
+fn default_max_unproven_blocks() -> u32 {
+    64
+}
+
+/// Whether the proving backlog is full: `sealed` blocks, `proven` of them proven, at most
+/// `max_unproven` (0: no bound) waiting.
+pub fn proving_backlog_full(sealed: u32, proven: u32, max_unproven: u32) -> bool {
+    max_unproven > 0 && sealed.saturating_sub(proven) >= max_unproven
+}
+
+/// Where the block builder reads how far the prover got: the last block proven, `None`
+/// when that cannot be read (the builder then seals as if unbounded, and says so).
+pub type ProvenHeight = Arc<dyn Fn() -> Option<u32> + Send + Sync>;
 
 impl Default for BlockBuilderConfig {
     fn default() -> Self {
@@ -34,6 +54,7 @@ impl Default for BlockBuilderConfig {
             max_block_time_ms: 1_000,
             poll_interval_ms: 50,
             subscriber_buffer: 256,
+            max_unproven_blocks: default_max_unproven_blocks(),
         }
     }
 }
@@ -84,6 +105,8 @@ pub struct BlockBuilderActor {
     builder: Option<BlockBuilder>,
     waiting_since: Option<Instant>,
     clock: Arc<dyn Clock>,
+    proven: Option<ProvenHeight>,
+    backpressured: bool,
 }
 
 impl BlockBuilderActor {
@@ -104,7 +127,44 @@ impl BlockBuilderActor {
             builder: None,
             waiting_since: None,
             clock: Arc::new(SystemClock),
+            proven: None,
+            backpressured: false,
         }
+    }
+
+    /// Bounds the proving backlog by `config.max_unproven_blocks`, reading the prover's
+    /// progress from `proven`.
+    pub fn with_proven_height(mut self, proven: ProvenHeight) -> Self {
+        self.proven = Some(proven);
+        self
+    }
+
+    /// Whether sealing waits for the prover now; logs and gauges each change.
+    fn waits_for_prover(&mut self, sealed: u32) -> bool {
+        let Some(proven) = &self.proven else {
+            return false;
+        };
+        let full = match proven() {
+            Some(proven) => proving_backlog_full(sealed, proven, self.config.max_unproven_blocks),
+            None => {
+                tracing::warn!("the prover's progress cannot be read; sealing without a bound");
+                false
+            }
+        };
+        if full != self.backpressured {
+            self.backpressured = full;
+            metrics::gauge!("manyfold_block_builder_waiting_for_prover")
+                .set(f64::from(u8::from(full)));
+            if full {
+                tracing::warn!(
+                    sealed, max_unproven = self.config.max_unproven_blocks,
+                    "the proving backlog is full: sealing waits for the prover (the mempool fills, then refuses)"
+                );
+            } else {
+                tracing::info!(sealed, "the prover caught up: sealing again");
+            }
+        }
+        full
     }
 
     /// Reads block timestamps from `clock` instead of the system clock (tests step it).
@@ -166,6 +226,10 @@ impl BlockBuilderActor {
         let since = *self.waiting_since.get_or_insert_with(Instant::now);
         let full = candidates.len() >= self.config.max_ops_per_block;
         if !full && since.elapsed() < Duration::from_millis(self.config.max_block_time_ms) {
+            return None;
+        }
+        let sealed = self.builder.as_ref()?.last_block().number;
+        if self.waits_for_prover(sealed) {
             return None;
         }
         let builder = self.builder.as_mut()?;
@@ -232,6 +296,7 @@ impl Supervised for BlockBuilderActor {
         metrics::counter!("manyfold_actor_restarts_total", "actor" => "block_builder").increment(1);
         self.builder = None;
         self.waiting_since = None;
+        self.backpressured = false;
     }
 }
 
@@ -257,5 +322,20 @@ impl BlockBuilderHandle {
     /// A stream of sealed blocks from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<NewBlock> {
         self.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proving_backlog_full;
+
+    #[test]
+    fn the_backlog_is_full_at_the_bound_and_never_without_one() {
+        assert!(!proving_backlog_full(10, 0, 0), "0 is no bound");
+        assert!(!proving_backlog_full(9, 0, 10));
+        assert!(proving_backlog_full(10, 0, 10));
+        assert!(!proving_backlog_full(10, 1, 10));
+        // A store proven past what this builder sealed (a lagging read) is not full.
+        assert!(!proving_backlog_full(3, 5, 1));
     }
 }

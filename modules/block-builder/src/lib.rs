@@ -10,7 +10,8 @@ mod error;
 mod store;
 
 pub use actor::{
-    BlockBuilderActor, BlockBuilderConfig, BlockBuilderHandle, Clock, NewBlock, SystemClock,
+    proving_backlog_full, BlockBuilderActor, BlockBuilderConfig, BlockBuilderHandle, Clock,
+    NewBlock, ProvenHeight, SystemClock,
 };
 pub use builder::{BlockBuilder, SealedBlock};
 pub use error::BuilderError;

@@ -192,6 +192,65 @@ fn a_clock_stepping_backwards_never_makes_a_block_older_than_its_parent() {
     });
 }
 
+#[test]
+fn sealing_waits_while_the_proving_backlog_is_full_and_resumes_when_it_drains() {
+    actix_rt::System::new().block_on(async {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+        let state = Arc::new(RwLock::new(genesis()));
+        let mempool = MempoolActor::new(
+            MempoolConfig::default(),
+            storage.clone(),
+            state.clone(),
+            Default::default(),
+        )
+        .start_supervised(Duration::from_secs(5));
+        let config = BlockBuilderConfig {
+            max_ops_per_block: 1,
+            max_block_time_ms: 1,
+            poll_interval_ms: 5,
+            max_unproven_blocks: 2,
+            ..Default::default()
+        };
+        let proven = Arc::new(AtomicU64::new(0));
+        let reads = proven.clone();
+        let builder = BlockBuilderActor::new(config, storage.clone(), state, mempool.clone())
+            .with_proven_height(Arc::new(move || Some(reads.load(Ordering::SeqCst) as u32)))
+            .start_supervised();
+        let store = BlockStore::new(storage.clone());
+        let mut scenario = Scenario::new(5, 1, 1);
+        let scratch = genesis();
+        for user in 0..5 {
+            let Some(manyfold_types::Op::Deposit(d)) = scenario.op(
+                &scratch,
+                Action::Deposit {
+                    user,
+                    chain: 0,
+                    token: 0,
+                    amount: 5,
+                },
+            ) else {
+                panic!("a deposit")
+            };
+            mempool
+                .submit_priority(PriorityOp::Deposit(d))
+                .await
+                .unwrap();
+        }
+        // Two blocks unproven: the builder stops there, the rest waits in the mempool.
+        wait(|| store.height().unwrap() == 2).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(store.height().unwrap(), 2, "nothing sealed past the bound");
+        // The prover proves block 1: one more block; then everything.
+        proven.store(1, Ordering::SeqCst);
+        wait(|| store.height().unwrap() == 3).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(store.height().unwrap(), 3);
+        proven.store(3, Ordering::SeqCst);
+        wait(|| store.height().unwrap() == 5).await;
+        builder.stop().await;
+    });
+}
+
 async fn wait(mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
