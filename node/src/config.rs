@@ -74,6 +74,11 @@ pub struct DevConfig {
     /// for a local devnet only, where those keys are public anyway.
     #[serde(default)]
     pub keys_from_mnemonic: bool,
+    /// Fault injection for tests: flips one byte of every proof as the primary settler
+    /// submits it, playing a prover that hands out a forged proof (the primary must refuse
+    /// it and the node must hold, not resend). Only with `keys_from_mnemonic` (a devnet).
+    #[serde(default)]
+    pub tamper_proofs: bool,
 }
 
 impl Default for NodeConfig {
@@ -205,6 +210,7 @@ impl NodeConfig {
             dev: DevConfig {
                 allow_priority_injection: false,
                 keys_from_mnemonic: true,
+                tamper_proofs: false,
             },
             prover: ProverConfig {
                 enabled: true,
@@ -309,6 +315,11 @@ impl NodeConfig {
         if self.mempool.max_txs == 0 || self.mempool.max_txs_per_account == 0 {
             return bad(
                 "mempool.max_txs and mempool.max_txs_per_account must be at least 1".into(),
+            );
+        }
+        if self.dev.tamper_proofs && !self.dev.keys_from_mnemonic {
+            return bad(
+                "dev.tamper_proofs is fault injection for tests: only on a devnet (dev.keys_from_mnemonic)".into(),
             );
         }
         if !self.chain_specs()?.is_empty() && self.dev.allow_priority_injection {

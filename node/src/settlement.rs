@@ -383,6 +383,7 @@ pub async fn start(inputs: SettlementInputs<'_>) -> Result<Settlement, NodeError
             genesis_root,
             max_commits_per_step: s.max_commits_per_step,
             max_blocks_per_execute: s.max_blocks_per_execute,
+            tamper_proofs: config.dev.tamper_proofs,
         },
         records.clone(),
         block_source.clone(),

@@ -135,51 +135,105 @@ fn settlement(welcome: &[String], name: &str) -> String {
     line.split_whitespace().last().unwrap().to_owned()
 }
 
-/// Killed with SIGKILL right after a withdrawal is acknowledged (commits, proofs and
-/// deliveries in flight), the devnet restarted on the same data settles the withdrawal
-/// and sends nothing twice: the chains' own logs show every block committed, proven,
-/// synchronized and executed in exactly one transaction of each kind. Calls carry at most
-/// two blocks here, so backlogs are drained in batches and a secondary's confirmed prefix
-/// longer than one call is marked and executed in chunks.
+/// The kill matrix: the devnet killed at each crash point in turn (`MANYFOLD_CRASH_AT`
+/// aborts the process there, no shutdown code running), on the same data, with traffic
+/// that reaches the point: a transaction acknowledged, a block mid-seal, a proof mid-fold,
+/// the primary's commit asked for before a secondary's, one secondary's commit only, a
+/// sync hash mid-delivery, an execution asked for on the primary only. After the last
+/// restart everything acknowledged is included, the withdrawal is paid, and the chains'
+/// own logs show every block committed, proven, synchronized and executed in exactly one
+/// transaction of each kind. Calls carry at most two blocks, so backlogs drain in batches
+/// and a secondary's confirmed prefix longer than one call is marked and executed in
+/// chunks.
 #[test]
-fn killed_mid_settlement_it_resumes_and_sends_nothing_twice() {
+fn killed_at_every_point_it_resumes_and_lands_each_block_once() {
     let dir = tempfile::tempdir().unwrap();
     let ports = (free_port(), [free_port(), free_port(), free_port()]);
     let small_calls = [
         ("MANYFOLD_SETTLEMENT__MAX_COMMITS_PER_STEP", "2"),
         ("MANYFOLD_SETTLEMENT__MAX_BLOCKS_PER_EXECUTE", "2"),
     ];
-    let (devnet, welcome) = spawn_devnet(dir.path(), ports, &small_calls);
+    let dev1 = walkthrough::DEV1;
     let dev2 = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
-    // Several deposits on beta, so that beta has more blocks than one call carries.
-    for amount in ["2", "0.1", "0.1", "0.1"] {
-        devnet.ok(&[
-            "--dev",
-            "2",
-            "deposit",
-            "--chain",
-            "beta",
-            "--token",
-            "0",
-            "--amount",
-            amount,
-            "--no-wait",
-        ]);
+
+    // Funds first, nothing killed: dev0 on alpha (and its L2 key registered by a
+    // transfer to dev1), dev2 on beta.
+    let (devnet, welcome) = spawn_devnet(dir.path(), ports, &small_calls);
+    devnet.ok(&[
+        "--dev", "0", "deposit", "--chain", "alpha", "--token", "0", "--amount", "1",
+    ]);
+    devnet.ok(&[
+        "--dev", "2", "deposit", "--chain", "beta", "--token", "0", "--amount", "2",
+    ]);
+    devnet.ok(&[
+        "--dev", "0", "transfer", "--to", dev1, "--token", "0", "--amount", "0.1",
+    ]);
+    drop(devnet);
+
+    // Each point in turn, with a deposit on alpha or beta as traffic (its block goes
+    // through every stage) or, for the first, a transfer. A command the crash cuts short
+    // is not counted: only what it acknowledged must be there at the end.
+    let mut dev1_expected = 100u32; // hundredths of ETH on L2
+    let points = [
+        "mempool.acknowledged",
+        "builder.mid_seal",
+        "prover.mid_fold",
+        "settler.primary_committed",
+        "sync.committed",
+        "sync.sync_hash_asked",
+        "settler.execute_asked",
+    ];
+    for (round, point) in points.into_iter().enumerate() {
+        let mut env = small_calls.to_vec();
+        env.push(("MANYFOLD_CRASH_AT", point));
+        let (mut devnet, _) = spawn_devnet(dir.path(), ports, &env);
+        let chain = if round % 2 == 0 { "alpha" } else { "beta" };
+        let traffic = if point == "mempool.acknowledged" {
+            devnet.wallet(&[
+                "--dev", "0", "transfer", "--to", dev1, "--token", "0", "--amount", "0.05",
+            ])
+        } else {
+            devnet.wallet(&[
+                "--dev",
+                "1",
+                "deposit",
+                "--chain",
+                chain,
+                "--token",
+                "0",
+                "--amount",
+                "0.01",
+                "--no-wait",
+            ])
+        };
+        match (point, traffic) {
+            // Acknowledged or not, the transfer was durable before the crash: it counts.
+            ("mempool.acknowledged", _) => dev1_expected += 5,
+            (_, Ok(_)) => dev1_expected += 1,
+            (_, Err(_)) => {}
+        }
+        walkthrough::wait_until(point, Duration::from_secs(240), || {
+            devnet.children[0].try_wait().unwrap().is_some()
+        });
+        let log = std::fs::read_to_string(&devnet.log).unwrap();
+        assert!(
+            log.contains(&format!("crash point `{point}` reached")),
+            "{point}: the devnet died elsewhere:\n{log}"
+        );
     }
-    walkthrough::wait_until("the deposits on L2", Duration::from_secs(60), || {
-        devnet
-            .ok(&["--dev", "2", "balance"])
-            .contains("token 0: 2.3")
+
+    // The last restart, nothing armed: everything acknowledged is in, and settles.
+    let (devnet, _) = spawn_devnet(dir.path(), ports, &small_calls);
+    let expected = format!("token 0: {}", dev1_expected as f64 / 100.0);
+    walkthrough::wait_until("dev1's funds on L2", Duration::from_secs(120), || {
+        devnet.ok(&["--dev", "1", "balance"]).contains(&expected)
     });
     devnet.ok(&[
         "--dev", "2", "withdraw", "--chain", "beta", "--to", dev2, "--token", "0", "--amount",
         "0.5",
     ]);
-    drop(devnet); // SIGKILL
-
-    let (devnet, _) = spawn_devnet(dir.path(), ports, &small_calls);
     walkthrough::wait_until(
-        "the withdrawal claimable after the restart",
+        "the withdrawal claimable after the restarts",
         Duration::from_secs(300),
         || {
             devnet
@@ -194,21 +248,65 @@ fn killed_mid_settlement_it_resumes_and_sends_nothing_twice() {
         &[("primary", &primary), ("alpha", &alpha), ("beta", &beta)],
         2,
     );
-    assert!(committed >= 2 && executed >= 2, "{committed} {executed}");
+    assert!(committed >= 8 && executed >= 8, "{committed} {executed}");
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "log") {
             let text = std::fs::read_to_string(&path).unwrap();
             assert!(
-                !text.contains("pipeline stopped"),
-                "{}:\n{text}",
-                path.display()
-            );
-            assert!(
-                !text.contains("an operator must look"),
+                !text.contains("pipeline stopped") && !text.contains("an operator must look"),
                 "{}:\n{text}",
                 path.display()
             );
         }
     }
+}
+
+/// A prover that hands out a forged proof (`dev.tamper_proofs` flips a byte of each proof
+/// as it is submitted): the primary refuses it, the node holds the primary with
+/// `proof_rejected` (over RPC and in its log) and sends it no more, and no chain executes
+/// anything.
+#[test]
+fn a_forged_proof_is_refused_held_and_never_resubmitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = (free_port(), [free_port(), free_port(), free_port()]);
+    let (devnet, welcome) = spawn_devnet(
+        dir.path(),
+        ports,
+        &[("MANYFOLD_DEV__TAMPER_PROOFS", "true")],
+    );
+    devnet.ok(&[
+        "--dev", "2", "deposit", "--chain", "beta", "--token", "0", "--amount", "1",
+    ]);
+    let held = || {
+        let status = devnet.rpc("manyfold_getSettlementStatus", vec!["latest".into()]);
+        status["chains"][0]["held"].clone()
+    };
+    walkthrough::wait_until(
+        "the primary held for a rejected proof",
+        Duration::from_secs(300),
+        || held()["reason"] == "proof_rejected",
+    );
+    let detail = held()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("refused by the contract"), "{detail}");
+    assert!(devnet.log_text().contains("settlement held on this chain"));
+
+    // Some seconds later: no proof landed, none was sent again, nothing executed anywhere.
+    std::thread::sleep(Duration::from_secs(5));
+    let [primary, alpha, beta] = ["primary", "alpha", "beta"].map(|n| settlement(&welcome, n));
+    let ledger = devnet.ledger("primary", &primary);
+    assert!(ledger.proofs.is_empty(), "{:?}", ledger.proofs);
+    assert!(ledger.executes.is_empty());
+    assert!(!ledger.commits.is_empty(), "the blocks were committed");
+    for (name, contract) in [("alpha", &alpha), ("beta", &beta)] {
+        assert!(devnet.ledger(name, contract).executes.is_empty(), "{name}");
+    }
+    let log = devnet.log_text();
+    assert_eq!(
+        log.matches("dev.tamper_proofs: submitting a forged proof")
+            .count(),
+        1,
+        "the forged proof is asked for once, never again"
+    );
+    assert_eq!(held()["reason"], "proof_rejected", "still held");
 }

@@ -4,158 +4,24 @@
 
 mod walkthrough;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use manyfold_chain_conformance::anvil::{free_port, Anvil};
-use walkthrough::Setup;
-
-/// anvil's accounts 7, 8 and 9 (the public test mnemonic): the deployer, the operator and
-/// the committee, as in config/anvil.toml.
-const DEPLOYER_KEY: &str = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356";
-const OPERATOR_KEY: &str = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97";
-const COMMITTEE_KEY: &str = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6";
-
-fn config(data: &Path, node_port: u16, primary_port: u16, alpha: u16, beta: u16) -> String {
-    let holders: Vec<String> = (0..7)
-        .map(|i| {
-            let secret = manyfold_types::mnemonic::dev_secret(
-                "test test test test test test test test test test test junk",
-                i,
-            )
-            .unwrap();
-            let key = k256::ecdsa::SigningKey::from_slice(secret.as_slice()).unwrap();
-            format!("\"{}\"", manyfold_types::ecdsa::eth_address(&key))
-        })
-        .collect();
-    format!(
-        r#"
-data_dir = "{data}"
-[rpc]
-addr = "127.0.0.1:{node_port}"
-[metrics]
-enabled = false
-[block]
-max_block_time_ms = 300
-[prover]
-enabled = true
-insecure_devnet_setup = true
-[chains.primary]
-kind = "embedded"
-id = 0
-primary = true
-finality = "finalized"
-chain_id = 31337
-rpc = "127.0.0.1:{primary_port}"
-[chains.alpha]
-kind = "evm"
-id = 1
-finality = 0
-url = "http://127.0.0.1:{alpha}"
-[chains.beta]
-kind = "evm"
-id = 2
-finality = 0
-url = "http://127.0.0.1:{beta}"
-[settlement]
-operator_key_env = "TEST_OPERATOR_KEY"
-committee_key_envs = ["TEST_COMMITTEE_KEY"]
-[deploy]
-deployer_key_env = "TEST_DEPLOYER_KEY"
-operator = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
-committee = ["0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"]
-threshold = 1
-priority_expiry_s = 3600
-governance_delay_s = 3600
-dev_token = {{ id = 1, name = "Dev USD", symbol = "DUSD", decimals = 6, holders = [{holders}], amount_each = "0xe8d4a51000" }}
-[[deploy.tokens]]
-id = 0
-chains.primary = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
-chains.alpha = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
-chains.beta = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
-"#,
-        data = data.display(),
-        holders = holders.join(", "),
-    )
-}
-
-fn manyfold(args: &[&str], config: &Path, params: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_manyfold"));
-    command
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("MANYFOLD_PROVER__PARAMS_DIR", params)
-        .env("TEST_DEPLOYER_KEY", DEPLOYER_KEY)
-        .env("TEST_OPERATOR_KEY", OPERATOR_KEY)
-        .env("TEST_COMMITTEE_KEY", COMMITTEE_KEY);
-    command
-}
+use manyfold_chain_conformance::anvil::Anvil;
 
 #[test]
 fn funds_cross_from_one_anvil_secondary_to_another() {
     let alpha = Anvil::start(&["--chain-id", "31338"]);
     let beta = Anvil::start(&["--chain-id", "31339"]);
-    let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manyfold-prover-devnet");
-    let _ = manyfold_prover::testing::devnet_params(&shared, 3);
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("node");
-    std::fs::create_dir_all(&data).unwrap();
-    std::os::unix::fs::symlink(shared.join("ptau"), data.join("insecure-ptau")).unwrap();
-    let (node_port, primary_port) = (free_port(), free_port());
-    let file = dir.path().join("mixed.toml");
-    std::fs::write(
-        &file,
-        config(&data, node_port, primary_port, alpha.port, beta.port),
-    )
-    .unwrap();
-    let params = shared.join("params");
-
-    // `manyfold deploy` prints the deployment file's path, and nothing else, on stdout.
-    let deployed = manyfold(&["deploy", "--log", "warn"], &file, &params)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(deployed.status.success(), "{deployed:?}");
-    let path = String::from_utf8(deployed.stdout).unwrap();
-    let deployment: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path.trim()).unwrap()).unwrap();
-    let settlement = |name: &str| {
-        deployment["chains"][name]["settlement"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-
-    let log = dir.path().join("node.log");
-    let node = manyfold(&["node", "--log", "info"], &file, &params)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let setup = Setup {
-        children: vec![node],
-        node: format!("http://127.0.0.1:{node_port}"),
-        chains: vec![
-            ("primary".into(), format!("http://127.0.0.1:{primary_port}")),
-            ("alpha".into(), format!("http://127.0.0.1:{}", alpha.port)),
-            ("beta".into(), format!("http://127.0.0.1:{}", beta.port)),
-        ],
-        external: vec!["alpha".into(), "beta".into()],
-        log,
-    };
-    walkthrough::wait_until("the node", Duration::from_secs(120), || {
-        setup.wallet(&["--dev", "0", "balance"]).is_ok()
-    });
-    walkthrough::run(&setup, &settlement("alpha"), &settlement("beta"));
-    let (primary, alpha, beta) = (
-        settlement("primary"),
-        settlement("alpha"),
-        settlement("beta"),
+    let mixed = walkthrough::mixed::start(
+        dir.path(),
+        alpha.port,
+        beta.port,
+        [alpha.port, beta.port],
+        &[],
     );
+    let [primary, alpha, beta] = ["primary", "alpha", "beta"].map(|n| mixed.settlement(n));
+    walkthrough::run(&mixed.setup, &alpha, &beta);
     walkthrough::assert_settled_once(
-        &setup,
+        &mixed.setup,
         &[("primary", &primary), ("alpha", &alpha), ("beta", &beta)],
         16,
     );

@@ -207,6 +207,8 @@ impl BlockBuilder {
         for seq in &consumed {
             delete_persisted(&mut batch, *seq);
         }
+        // The block is applied in memory and not written: a crash here loses it whole.
+        manyfold_types::crash::point("builder.mid_seal");
         if let Err(e) = self.storage.commit(batch) {
             // Never leave the shared state ahead of the disk: readers (mempool, RPC) would
             // see a block that does not exist. Reload what was committed; if even that

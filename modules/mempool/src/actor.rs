@@ -180,6 +180,10 @@ impl Handler<SubmitTx> for MempoolActor {
         };
         let hash = tx.hash();
         let result = self.durable(batch, admitted, |pool| pool.forget(&hash));
+        if result.is_ok() {
+            // Durable and about to be acknowledged: it must reach a block after a crash.
+            manyfold_types::crash::point("mempool.acknowledged");
+        }
         let outcome = if result.is_ok() {
             "accepted"
         } else {

@@ -111,6 +111,8 @@ impl Folding {
         metrics::counter!("manyfold_prover_steps_total").increment(1);
         metrics::histogram!("manyfold_prover_step_seconds").record(seconds);
         tracing::debug!(steps = self.steps, seconds, "folded a step");
+        // A step folded in memory, the range's proof not stored yet.
+        manyfold_types::crash::point("prover.mid_fold");
         Ok(())
     }
 

@@ -36,6 +36,9 @@ pub struct PrimaryConfig {
     pub max_commits_per_step: u32,
     /// Most blocks one `executeBlocks` carries.
     pub max_blocks_per_execute: u32,
+    /// Fault injection for tests (a devnet's `dev.tamper_proofs`): flips one byte of each
+    /// proof as it is submitted, playing a prover that forges one.
+    pub tamper_proofs: bool,
 }
 
 /// The blocks the next `commitBlocks` carries: those after `committed` up to `sealed`, at
@@ -250,6 +253,8 @@ impl PrimarySettler {
             })
             .await?;
         self.books = books;
+        // The primary's commit asked for, the secondaries' maybe not yet.
+        manyfold_types::crash::point("settler.primary_committed");
         tracing::debug!(chain = %self.contract.name, first, last, "commit asked for");
         Ok(1)
     }
@@ -294,11 +299,19 @@ impl PrimarySettler {
                     ),
                 });
             }
+            let mut snark = proof.snark;
+            if self.config.tamper_proofs {
+                let middle = snark.len() / 2;
+                if let Some(byte) = snark.get_mut(middle) {
+                    *byte ^= 0x01;
+                }
+                tracing::warn!(chain = %self.contract.name, to = proof.to_block, "dev.tamper_proofs: submitting a forged proof");
+            }
             let call = Primary::proveBlocksCall {
                 lastProven: from.into(),
                 to: to.into(),
                 steps: proof.public.steps,
-                proof: proof.snark.into(),
+                proof: snark.into(),
             };
             let end = proof.to_block;
             self.sender
@@ -362,6 +375,8 @@ impl PrimarySettler {
                 target,
             )
             .await?;
+        // Mid-execute: the primary's execution asked for, the secondaries' not yet.
+        manyfold_types::crash::point("settler.execute_asked");
         tracing::info!(chain = %self.contract.name, from, to = target, "execution asked for");
         Ok(1)
     }
@@ -413,6 +428,7 @@ impl Step for PrimarySettler {
     }
 
     async fn step(&mut self) -> Result<u32> {
+        self.sender.ensure_running().await?;
         if !self.reconciled {
             self.reconcile().await?;
         }

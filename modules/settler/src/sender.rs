@@ -96,6 +96,16 @@ impl SharedSender {
             .map_err(|e| self.err(e))
     }
 
+    /// Fails with the sender's stop when it is stopped: a step calls it first, so that a
+    /// pipeline whose transaction was refused or reverted holds (and says why) even when
+    /// it has nothing new to ask for.
+    pub async fn ensure_running(&self) -> Result<()> {
+        match self.inner.lock().await.stopped() {
+            Some(reason) => Err(self.err(manyfold_sender::SenderError::Stopped(reason.clone()))),
+            None => Ok(()),
+        }
+    }
+
     /// Its status.
     pub async fn status(&self) -> manyfold_sender::SenderStatus {
         self.inner.lock().await.status()

@@ -329,6 +329,8 @@ impl SyncSettler {
             )
             .await?;
         self.books = books;
+        // One secondary's commit asked for, the other's maybe not yet.
+        manyfold_types::crash::point("sync.committed");
         Ok(1)
     }
 
@@ -358,6 +360,8 @@ impl SyncSettler {
                 .primary_sender
                 .ask(&self.records, tx, chain, Action::SyncHash, number)
                 .await?;
+            // Mid-synchronize: a sync hash asked for, the confirmations not yet.
+            manyfold_types::crash::point("sync.sync_hash_asked");
             sent += 1;
         }
         Ok(sent)
@@ -567,6 +571,7 @@ impl Step for SyncSettler {
     }
 
     async fn step(&mut self) -> Result<u32> {
+        self.chains.sender.ensure_running().await?;
         if !self.reconciled {
             self.reconcile().await?;
         }

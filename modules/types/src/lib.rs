@@ -15,6 +15,7 @@
 pub mod amount;
 pub mod block;
 pub mod chains;
+pub mod crash;
 pub mod ecdsa;
 pub mod error;
 pub mod field;

@@ -4,7 +4,12 @@
 //! until the block is executed on beta (proven on the primary, confirmed everywhere) and
 //! succeeds after; the balances on every chain add up; every chain's stages are recorded.
 
+// Shared by several test binaries, each of which uses a part.
+#![allow(dead_code)]
+
 pub(crate) mod ledger;
+pub(crate) mod mixed;
+pub(crate) mod proxy;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -55,6 +60,29 @@ impl Setup {
         } else {
             Err(stderr)
         }
+    }
+
+    /// Calls the node's JSON-RPC method `method` with `params`; its result.
+    pub(crate) fn rpc(&self, method: &str, params: Vec<Value>) -> Value {
+        use jsonrpsee::core::client::ClientT;
+        let client = jsonrpsee_http_client::HttpClientBuilder::default()
+            .build(&self.node)
+            .unwrap();
+        let mut array = jsonrpsee::core::params::ArrayParams::new();
+        for p in params {
+            array.insert(p).unwrap();
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(client.request::<Value, _>(method, array))
+            .unwrap()
+    }
+
+    /// The node's log so far.
+    pub(crate) fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub(crate) fn ok(&self, args: &[&str]) -> String {

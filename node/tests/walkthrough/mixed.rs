@@ -1,0 +1,171 @@
+//! The mixed setup, every part its own process: two anvil nodes are the secondaries
+//! (`evm` plugin), the node runs the embedded primary, the contracts are deployed with
+//! `manyfold deploy` from a configuration like `config/anvil.toml`. Each secondary's URL
+//! may be a [`super::proxy::Proxy`] in front of its anvil.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use manyfold_chain_conformance::anvil::free_port;
+use serde_json::Value;
+
+use super::Setup;
+
+/// anvil's accounts 7, 8 and 9 (the public test mnemonic): the deployer, the operator and
+/// the committee, as in config/anvil.toml.
+const DEPLOYER_KEY: &str = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356";
+const OPERATOR_KEY: &str = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97";
+const COMMITTEE_KEY: &str = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6";
+
+pub(crate) fn config(
+    data: &Path,
+    node_port: u16,
+    primary_port: u16,
+    alpha: u16,
+    beta: u16,
+) -> String {
+    let holders: Vec<String> = (0..7)
+        .map(|i| {
+            let secret = manyfold_types::mnemonic::dev_secret(
+                "test test test test test test test test test test test junk",
+                i,
+            )
+            .unwrap();
+            let key = k256::ecdsa::SigningKey::from_slice(secret.as_slice()).unwrap();
+            format!("\"{}\"", manyfold_types::ecdsa::eth_address(&key))
+        })
+        .collect();
+    format!(
+        r#"
+data_dir = "{data}"
+[rpc]
+addr = "127.0.0.1:{node_port}"
+[metrics]
+enabled = false
+[block]
+max_block_time_ms = 300
+[prover]
+enabled = true
+insecure_devnet_setup = true
+[chains.primary]
+kind = "embedded"
+id = 0
+primary = true
+finality = "finalized"
+chain_id = 31337
+rpc = "127.0.0.1:{primary_port}"
+[chains.alpha]
+kind = "evm"
+id = 1
+finality = 0
+url = "http://127.0.0.1:{alpha}"
+[chains.beta]
+kind = "evm"
+id = 2
+finality = 0
+url = "http://127.0.0.1:{beta}"
+[settlement]
+operator_key_env = "TEST_OPERATOR_KEY"
+committee_key_envs = ["TEST_COMMITTEE_KEY"]
+[deploy]
+deployer_key_env = "TEST_DEPLOYER_KEY"
+operator = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
+committee = ["0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"]
+threshold = 1
+priority_expiry_s = 3600
+governance_delay_s = 3600
+dev_token = {{ id = 1, name = "Dev USD", symbol = "DUSD", decimals = 6, holders = [{holders}], amount_each = "0xe8d4a51000" }}
+[[deploy.tokens]]
+id = 0
+chains.primary = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
+chains.alpha = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
+chains.beta = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
+"#,
+        data = data.display(),
+        holders = holders.join(", "),
+    )
+}
+
+pub(crate) fn manyfold(args: &[&str], config: &Path, params: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_manyfold"));
+    command
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("MANYFOLD_PROVER__PARAMS_DIR", params)
+        .env("TEST_DEPLOYER_KEY", DEPLOYER_KEY)
+        .env("TEST_OPERATOR_KEY", OPERATOR_KEY)
+        .env("TEST_COMMITTEE_KEY", COMMITTEE_KEY);
+    command
+}
+
+/// A running mixed setup and its deployment file (as JSON).
+pub(crate) struct Mixed {
+    pub(crate) setup: Setup,
+    pub(crate) deployment: Value,
+}
+
+impl Mixed {
+    /// Chain `name`'s settlement contract.
+    pub(crate) fn settlement(&self, name: &str) -> String {
+        self.deployment["chains"][name]["settlement"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// Deploys with `manyfold deploy` and starts the node in `dir`, its secondaries reached at
+/// loopback ports `alpha` and `beta`; `chains` are the (name, port) the wallet reads each
+/// chain at directly. `env`: more settings for the node (`MANYFOLD_...` variables).
+pub(crate) fn start(
+    dir: &Path,
+    alpha: u16,
+    beta: u16,
+    chains: [u16; 2],
+    env: &[(&str, &str)],
+) -> Mixed {
+    let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manyfold-prover-devnet");
+    let _ = manyfold_prover::testing::devnet_params(&shared, 3);
+    let data = dir.join("node");
+    std::fs::create_dir_all(&data).unwrap();
+    std::os::unix::fs::symlink(shared.join("ptau"), data.join("insecure-ptau")).unwrap();
+    let (node_port, primary_port) = (free_port(), free_port());
+    let file = dir.join("mixed.toml");
+    std::fs::write(&file, config(&data, node_port, primary_port, alpha, beta)).unwrap();
+    let params = shared.join("params");
+
+    // `manyfold deploy` prints the deployment file's path, and nothing else, on stdout.
+    let deployed = manyfold(&["deploy", "--log", "warn"], &file, &params)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(deployed.status.success(), "{deployed:?}");
+    let path = String::from_utf8(deployed.stdout).unwrap();
+    let deployment: Value =
+        serde_json::from_str(&std::fs::read_to_string(path.trim()).unwrap()).unwrap();
+
+    let log = dir.join("node.log");
+    let node = manyfold(&["node", "--log", "info"], &file, &params)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let setup = Setup {
+        children: vec![node],
+        node: format!("http://127.0.0.1:{node_port}"),
+        chains: vec![
+            ("primary".into(), format!("http://127.0.0.1:{primary_port}")),
+            ("alpha".into(), format!("http://127.0.0.1:{}", chains[0])),
+            ("beta".into(), format!("http://127.0.0.1:{}", chains[1])),
+        ],
+        external: vec!["alpha".into(), "beta".into()],
+        log,
+    };
+    super::wait_until("the node", Duration::from_secs(120), || {
+        setup.wallet(&["--dev", "0", "balance"]).is_ok()
+    });
+    Mixed { setup, deployment }
+}
