@@ -20,6 +20,11 @@ contract Secondary is Settlement {
     /// hash for this chain after it: the end of the prefix this chain may execute.
     uint32 public confirmedBlockNumber;
     bytes32 public confirmedSyncHash;
+    /// Every sync hash a confirmation ever named: each ends a prefix the primary compared,
+    /// so a block at or before a block holding any of them may execute. A newer
+    /// confirmation landing first (delivered by anyone) never makes an execution or a mark
+    /// of an older confirmed prefix revert.
+    mapping(bytes32 => bool) public confirmedSyncHashes;
     /// The last block sequence known to lie in a confirmed prefix.
     uint32 public executableSequence;
     /// The primary's reverts applied here, in order (its `totalReverts` once caught up).
@@ -110,12 +115,13 @@ contract Secondary is Settlement {
         );
         confirmedBlockNumber = blockNumber;
         confirmedSyncHash = syncHash;
+        confirmedSyncHashes[syncHash] = true;
         emit ConfirmationReceived(blockNumber, stateRoot, syncHash);
     }
 
-    /// A block executes only inside the prefix whose sync hash reaches the confirmed one:
-    /// at or below `executableSequence`, or at or before a block of this call whose sync
-    /// hash is `confirmedSyncHash` (each block of the call from `b` on is checked as stored
+    /// A block executes only inside a prefix whose sync hash reaches a confirmed one: at or
+    /// below `executableSequence`, or at or before a block of this call whose sync hash a
+    /// confirmation named (each block of the call from `b` on is checked as stored
     /// before the call ends; the leading blocks `executeBlocks` skipped, already executed,
     /// are never read here, and a skipped block never moves `executableSequence`). A block
     /// the primary never compared is in no such prefix.
@@ -123,7 +129,8 @@ contract Secondary is Settlement {
         if (blocks[b].storedBlock.blockSequence <= executableSequence) return true;
         bytes32 target = confirmedSyncHash;
         for (uint256 j = b; j < blocks.length; j++) {
-            if (blocks[j].storedBlock.syncHash == target) {
+            bytes32 syncHash = blocks[j].storedBlock.syncHash;
+            if (syncHash == target || confirmedSyncHashes[syncHash]) {
                 executableSequence = blocks[j].storedBlock.blockSequence;
                 return true;
             }
@@ -134,11 +141,11 @@ contract Secondary is Settlement {
     function _afterExecute(uint32) internal override {}
 
     /// @notice Marks every block up to `reached` executable: a block this contract stores
-    /// whose sync hash is the confirmed one. Lets anyone execute the confirmed prefix over
+    /// whose sync hash a confirmation named. Lets anyone execute a confirmed prefix over
     /// several `executeBlocks` calls (one call holding the whole prefix needs no mark).
     function markConfirmedPrefix(StoredBlockInfo calldata reached) external {
         _checkStored(reached);
-        if (reached.syncHash != confirmedSyncHash) revert NotConfirmed(reached.blockNumber);
+        if (!confirmedSyncHashes[reached.syncHash]) revert NotConfirmed(reached.blockNumber);
         if (reached.blockSequence > executableSequence) executableSequence = reached.blockSequence;
     }
 
@@ -169,7 +176,7 @@ contract Secondary is Settlement {
             // removing its tip, the block that holds the confirmed sync hash. A confirmation
             // may arrive before an older revert (it names a later primary block than the
             // revert's height), so the heights themselves are not compared.
-            if (blocks[b].syncHash == confirmedSyncHash) revert CannotRevertConfirmed(blocks[b].blockNumber);
+            if (confirmedSyncHashes[blocks[b].syncHash]) revert CannotRevertConfirmed(blocks[b].blockNumber);
             _revertBlock(blocks[b]);
             if (blocks[b].blockNumber <= primaryBlock) prefixOnly = true;
         }

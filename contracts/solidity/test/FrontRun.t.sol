@@ -294,6 +294,31 @@ contract FrontRunTest is Fixture {
         assertEq(secondary1.pendingBalances(carol, 0), 1 ether, "only a paid");
     }
 
+    function test_anOlderConfirmedPrefixStillExecutesAfterANewerConfirmationLanded() public {
+        (ExecuteBlockInfo memory a, ExecuteBlockInfo memory b, ExecuteBlockInfo memory c) = _secondaryThree();
+        // the node asks for the execution up to b (confirmed at 4); meanwhile anyone
+        // delivers the confirmation at 6 first: the prefix up to b is still confirmed
+        _confirmTo(secondary1, 4, b.storedBlock.stateRoot, b.storedBlock.syncHash);
+        _confirmTo(secondary1, 6, c.storedBlock.stateRoot, c.storedBlock.syncHash);
+        secondary1.markConfirmedPrefix(b.storedBlock);
+        assertEq(secondary1.executableSequence(), 2, "marked up to b");
+        secondary1.executeBlocks(_blocks(a, b));
+        assertEq(secondary1.totalBlocksExecuted(), 2, "a and b executed");
+        secondary1.executeBlocks(_exec(c.storedBlock, c.ops));
+        assertEq(secondary1.totalBlocksExecuted(), 3, "then c");
+        assertEq(secondary1.pendingBalances(carol, 0), 6 ether, "each paid once");
+    }
+
+    function test_anOlderConfirmedPrefixExecutesInOneCallWithoutAMark() public {
+        (ExecuteBlockInfo memory a, ExecuteBlockInfo memory b, ExecuteBlockInfo memory c) = _secondaryThree();
+        _confirmTo(secondary1, 4, b.storedBlock.stateRoot, b.storedBlock.syncHash);
+        _confirmTo(secondary1, 6, c.storedBlock.stateRoot, c.storedBlock.syncHash);
+        // the call holds the older confirmed hash (b's): no mark needed
+        secondary1.executeBlocks(_blocks(a, b));
+        assertEq(secondary1.totalBlocksExecuted(), 2, "a and b executed");
+        assertEq(secondary1.executableSequence(), 2, "up to b");
+    }
+
     // ------------------------------------------------------------ secondary: confirmation
 
     function test_receiveConfirmationAfterAUserDeliveredItFirst() public {
