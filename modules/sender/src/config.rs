@@ -38,9 +38,10 @@ pub struct SenderConfig {
     /// How gas limits are chosen.
     #[serde(default)]
     pub gas: GasPolicy,
-    /// Consecutive ticks on which estimating the next request must revert, with nothing
-    /// ahead of it unmined, before the sender stops on it as refused by the contract (a
-    /// lagging or load-balanced endpoint can answer from an old state once).
+    /// Successive chain heads at which estimating the next request must revert, with
+    /// nothing ahead of it unmined, before the sender stops on it as refused by the
+    /// contract (a lagging or load-balanced endpoint can answer from an old state; answers
+    /// at one head count once).
     #[serde(default = "defaults::refusals_before_stop")]
     pub refusals_before_stop: u32,
     /// When a transaction counts as final: the chain's finality rule (DESIGN §7). The

@@ -223,8 +223,12 @@ struct Entry {
     /// load-balanced endpoint can miss a receipt once, so one look is not enough to give
     /// the request up (and stop the pipeline).
     missing_receipt_checks: u32,
-    /// Consecutive ticks whose gas estimate of it reverted with nothing ahead unmined.
+    /// Consecutive refusals of it (its gas estimate reverted with nothing ahead unmined),
+    /// each at a higher head than the one before: several answers at one head, or from
+    /// backends behind it, are one refusal.
     refusals: u32,
+    /// The head of the last refusal counted.
+    refused_at: Option<u64>,
 }
 
 impl Entry {
@@ -236,6 +240,7 @@ impl Entry {
             stuck_at_cap: false,
             missing_receipt_checks: 0,
             refusals: 0,
+            refused_at: None,
         }
     }
 
@@ -457,6 +462,11 @@ impl DurableSender {
         self.store.put_meta(&mut batch, &meta);
         self.store.commit(batch)?;
         self.meta = meta;
+        // A refused request is tried afresh: its count starts again.
+        for entry in self.entries.values_mut() {
+            entry.refusals = 0;
+            entry.refused_at = None;
+        }
         self.metrics.stopped(false);
         tracing::warn!(chain = %self.config.chain, %reason, "an operator cleared the sender's stop");
         Ok(Some(reason))
@@ -732,15 +742,20 @@ impl DurableSender {
 
     /// Counts one more refusal of the request at `nonce` (its estimate reverted with
     /// nothing ahead unmined). Returns the error the tick ends with: the revert, retried
-    /// next tick, until `refusals_before_stop` in a row stop the sender (persisted, loud).
+    /// next tick, until `refusals_before_stop` in a row, at as many successive heads, stop
+    /// the sender (persisted, loud).
     fn refused(
         &mut self,
         nonce: u64,
         reason: Option<String>,
         data: alloy_primitives::Bytes,
     ) -> Result<SenderError> {
+        let head = self.heads.map_or(0, |h| h.block);
         let entry = self.entries.get_mut(&nonce).expect("the request is queued");
-        entry.refusals += 1;
+        if entry.refused_at.is_none_or(|at| head > at) {
+            entry.refusals += 1;
+            entry.refused_at = Some(head);
+        }
         if entry.refusals < self.config.refusals_before_stop {
             return Ok(SenderError::Chain(ChainError::Reverted {
                 tx: None,
@@ -748,6 +763,10 @@ impl DurableSender {
                 data,
             }));
         }
+        // Kept in the stored stop: at most what a custom error's selector and a few
+        // arguments take, whatever an endpoint answered.
+        let data = alloy_primitives::Bytes::copy_from_slice(&data[..data.len().min(1_024)]);
+        let reason = reason.map(|r| r.chars().take(512).collect());
         let stop = StopReason {
             nonce,
             label: entry.tx.label.clone(),
@@ -885,6 +904,7 @@ impl DurableSender {
                     };
                     let entry = self.entries.get_mut(&nonce).expect("the request is queued");
                     entry.refusals = 0;
+                    entry.refused_at = None;
                     // Capped below what it needs, it could only run out of gas on chain
                     // (and stop the pipeline): it waits, loudly, for a higher cap.
                     if estimate > self.config.gas.max_gas_limit {

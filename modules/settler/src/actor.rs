@@ -82,7 +82,7 @@ impl<S: Step> StepActor<S> {
         let hold = Hold {
             reason,
             from_block: pipeline.first_unexecuted,
-            detail: error.to_string(),
+            detail: bounded(error.to_string()),
             since: now(),
         };
         if let Err(e) = holds.hold(pipeline.chain, &hold) {
@@ -229,8 +229,37 @@ impl Step for SenderDriver {
     }
 }
 
+/// At most [`MAX_DETAIL_BYTES`] of `text`: a hold's detail can quote what an endpoint
+/// answered (revert data), and it is stored and served with every status.
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_DETAIL_BYTES {
+        let mut end = MAX_DETAIL_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// The most bytes of an error a hold keeps.
+const MAX_DETAIL_BYTES: usize = 512;
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_hold_keeps_a_bounded_detail() {
+        assert_eq!(super::bounded("short".into()), "short");
+        let long = "é".repeat(400); // 800 bytes
+        let kept = super::bounded(long);
+        assert!(kept.len() <= super::MAX_DETAIL_BYTES + '…'.len_utf8());
+        assert!(kept.ends_with('…'));
+    }
 }

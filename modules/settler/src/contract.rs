@@ -92,6 +92,18 @@ impl ContractReader {
             .map(|b| BlockId::Hash(b.hash)))
     }
 
+    /// The chain's latest block, by hash: reads of one decision made at the latest state
+    /// are all made at that one block (two reads at the `latest` tag can be answered by two
+    /// backends, or straddle a reorg).
+    pub async fn latest_block(&self) -> Result<BlockId> {
+        let head = self
+            .chain
+            .head(BlockTag::Latest)
+            .await
+            .map_err(|e| self.chain_err(e))?;
+        Ok(BlockId::Hash(head.hash))
+    }
+
     /// Calls a view of the contract at `at`.
     pub async fn view<C: SolCall>(&self, call: C, at: BlockId) -> Result<C::Return> {
         let output = self

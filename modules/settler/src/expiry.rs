@@ -65,8 +65,10 @@ impl Expiry {
 pub struct ExpiryWatch {
     contract: ContractReader,
     margin_s: u64,
-    /// The block the contract was deployed at: no request is older.
-    start_block: u64,
+    /// Where the next search for a request's event starts: the deployment block at first,
+    /// then the block of the last event found (requests come in serial order, so the next
+    /// oldest open one is never before it).
+    scan_from: u64,
     /// (serial id, expiresAt) of the oldest open request, once read from its event.
     oldest: Option<(u64, u64)>,
     level: u8,
@@ -80,7 +82,7 @@ impl ExpiryWatch {
         Self {
             contract,
             margin_s,
-            start_block,
+            scan_from: start_block,
             oldest: None,
             level: 0,
             checks: 0,
@@ -88,13 +90,14 @@ impl ExpiryWatch {
     }
 
     /// `expiresAt` of request `serial`, from its `PriorityRequestAdded` event (the
-    /// contract keeps requests internal; the event is indexed by serial id).
-    async fn expires_at(&self, serial: u64, to_block: u64) -> Result<u64> {
+    /// contract keeps requests internal; the event is indexed by serial id), searched from
+    /// `scan_from` on. An event not found yet (a log index behind the head) is retried.
+    async fn expires_at(&mut self, serial: u64, to_block: u64) -> Result<u64> {
         let mut filter = LogFilter::default()
             .address(self.contract.address)
             .topic(0, Secondary::PriorityRequestAdded::SIGNATURE_HASH)
             .topic(1, B256::from(alloy_primitives::U256::from(serial)));
-        filter.from_block = self.start_block;
+        filter.from_block = self.scan_from;
         filter.to_block = to_block;
         let logs =
             self.contract
@@ -105,10 +108,13 @@ impl ExpiryWatch {
                     chain: self.contract.name.clone(),
                     source,
                 })?;
-        let log = logs.first().ok_or_else(|| SettlerError::Mismatch {
-            chain: self.contract.name.clone(),
-            reason: format!("no PriorityRequestAdded event of open request {serial}"),
+        let log = logs.first().ok_or_else(|| {
+            SettlerError::Watcher(format!(
+                "chain `{}`: no PriorityRequestAdded event of open request {serial} yet",
+                self.contract.name
+            ))
         })?;
+        self.scan_from = log.block_number;
         let event =
             Secondary::PriorityRequestAdded::decode_raw_log(log.topics.iter().copied(), &log.data)
                 .map_err(|e| SettlerError::Decode {

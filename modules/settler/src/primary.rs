@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use alloy_sol_types::SolCall;
-use manyfold_chain::{BlockId, BlockTag};
+
 use manyfold_contracts::bindings::Primary;
 use manyfold_contracts::settlement::{PrimaryBookkeeping, StoredBlock};
 use manyfold_prover::ProofStore;
@@ -180,7 +180,7 @@ impl PrimarySettler {
     /// committed that the node did not ask for, and the newest committed one is the one the
     /// node computed. Anything else is another operator or the wrong deployment.
     async fn reconcile(&mut self) -> Result<()> {
-        let at = BlockId::Tag(BlockTag::Latest);
+        let at = self.contract.latest_block().await?;
         let committed = self
             .contract
             .view(Primary::totalBlocksCommittedCall {}, at)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use alloy_sol_types::SolCall;
-use manyfold_chain::{BlockId, BlockTag};
+use manyfold_chain::BlockId;
 use manyfold_contracts::attestation::Receiver;
 use manyfold_contracts::bindings::{Primary, Secondary};
 use manyfold_contracts::settlement::{SecondaryBookkeeping, StoredBlock};
@@ -169,7 +169,7 @@ impl SyncSettler {
     /// Checks once after opening that the contract holds no block the node did not ask
     /// for, and that its newest is the one the node computed.
     async fn reconcile(&mut self) -> Result<()> {
-        let at = BlockId::Tag(BlockTag::Latest);
+        let at = self.chains.secondary.latest_block().await?;
         let committed: u32 = self
             .chains
             .secondary
