@@ -72,9 +72,75 @@ struct ChainArgs {
         hide_env_values = true
     )]
     mnemonic: Option<String>,
+    /// Installs the proof verifier precompile, so that the chain can be a rollup's primary
+    /// (DESIGN §10; a node reaches it with kind `evm` and `verifies_proofs = true`): pinned
+    /// to the verifying key of the prover parameters cached in DIR (the node's
+    /// `prover.params_dir`), set up there first when missing (minutes). Needs
+    /// --rollup-chains and one of --ptau-dir or --insecure-ptau.
+    #[arg(long, value_name = "DIR", requires = "rollup_chains")]
+    verifier_params: Option<PathBuf>,
+    /// The number of chains of the rollup whose proofs the verifier checks (the circuit's
+    /// shape depends on it).
+    #[arg(long, value_name = "N", requires = "verifier_params")]
+    rollup_chains: Option<usize>,
+    /// Powers-of-tau ceremony files (ppot_*.ptau) of the verifier's parameters.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "verifier_params",
+        conflicts_with = "insecure_ptau"
+    )]
+    ptau_dir: Option<PathBuf>,
+    /// Devnets only: an insecure local powers-of-tau directory (the node's
+    /// `<data_dir>/insecure-ptau`); whoever generated it can forge proofs.
+    #[arg(long, value_name = "DIR", requires = "verifier_params")]
+    insecure_ptau: Option<PathBuf>,
     /// Log filter (tracing's EnvFilter syntax); RUST_LOG works too.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
+}
+
+impl ChainArgs {
+    /// The verifying key the precompile pins, when --verifier-params asks for one.
+    fn verifier(&self) -> Result<Option<std::sync::Arc<manyfold_prover::PinnedVk>>, String> {
+        let Some(params_dir) = &self.verifier_params else {
+            return Ok(None);
+        };
+        let chains = self.rollup_chains.unwrap_or(0);
+        if chains == 0 || chains > 16 {
+            return Err(format!(
+                "--rollup-chains {chains}: a rollup has 1 to 16 chains"
+            ));
+        }
+        let ptau = match (&self.ptau_dir, &self.insecure_ptau) {
+            (Some(dir), None) => manyfold_prover::PtauSource::Ceremony(dir.clone()),
+            (None, Some(dir)) => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "the verifier's parameters come from an insecure local powers-of-tau file: devnets only"
+                );
+                manyfold_prover::PtauSource::InsecureDevnet(dir.clone())
+            }
+            _ => {
+                return Err(
+                    "--verifier-params needs --ptau-dir DIR (ceremony files) or --insecure-ptau DIR (devnets)".into(),
+                )
+            }
+        };
+        let params = manyfold_prover::params::load_or_setup(
+            params_dir,
+            &ptau,
+            &manyfold_types::ChainSet::local(chains),
+        )
+        .map_err(|e| format!("the verifier's parameters: {e}"))?;
+        tracing::info!(
+            vk_digest = %alloy_primitives::B256::from(params.vk_digest),
+            "the verifier precompile pins this verifying key"
+        );
+        Ok(Some(std::sync::Arc::new(manyfold_prover::PinnedVk::new(
+            params.vk,
+        ))))
+    }
 }
 
 #[derive(Args)]
@@ -289,6 +355,13 @@ fn chain(args: &ChainArgs) -> ExitCode {
     config.dev_accounts = args.dev_accounts;
     if let Some(words) = &args.mnemonic {
         config.mnemonic = words.clone();
+    }
+    match args.verifier() {
+        Ok(verifier) => config.verifier = verifier,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     }
     let shutdown = async {
         use tokio::signal::unix::{signal, SignalKind};

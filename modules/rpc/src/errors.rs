@@ -48,7 +48,7 @@ fn state_code(e: &StateError) -> i32 {
         InsufficientBalance { .. } | InsufficientReserve { .. } => codes::INSUFFICIENT_FUNDS,
         BalanceOverflow { .. } | ReserveOverflow { .. } => codes::OVERFLOW,
         SelfTransfer(_) | ZeroPubKeyHash | UnknownChain { .. } => codes::INVALID_OP,
-        Storage(_) | Corrupt(_) | ChainSetMismatch(_) => codes::UNAVAILABLE,
+        Storage(_) | Corrupt(_) | ChainSetMismatch(_) | NotReplayable(_) => codes::UNAVAILABLE,
     }
 }
 

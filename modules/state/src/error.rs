@@ -96,6 +96,10 @@ pub enum StateError {
     /// Stored state is inconsistent with itself.
     #[error("stored state is corrupt: {0}")]
     Corrupt(String),
+    /// A published pubdata record disagrees with the state it is replayed on
+    /// ([`crate::L2State::replay`]): not the effect the op has there.
+    #[error("the published pubdata does not replay: {0}")]
+    NotReplayable(String),
 }
 
 /// Result alias of this crate.

@@ -387,6 +387,150 @@ impl L2State {
         Ok(AppliedOp { pubdata })
     }
 
+    /// Applies an op known only by its published pubdata, as a verifier of the chains
+    /// rebuilds the state in exodus, with the operator gone: every L2 effect of an op is a
+    /// function of its pubdata (a transfer or withdrawal moves its amount and bumps the
+    /// signer's nonce by one; a ChangePubKey publishes the nonce it used), so a replay of
+    /// every executed block's pubdata from genesis reaches that block's state root.
+    /// Signatures are not checked (they are not published; the proof covered them), but
+    /// every rule the pubdata must agree with is: a deposit's account is the one the state
+    /// assigns, balances and reserves neither go below zero nor overflow, a full exit pays
+    /// the whole balance or nothing, a ChangePubKey's nonce and address are the account's.
+    /// A record that disagrees is refused, leaving the state unchanged.
+    pub fn replay(&mut self, pubdata: &OpPubdata) -> Result<()> {
+        let effects = match *pubdata {
+            OpPubdata::Noop => Vec::new(),
+            OpPubdata::Deposit {
+                chain,
+                token,
+                amount,
+                address,
+                ..
+            } => {
+                let (planned, effects) = self.plan_deposit(&Deposit {
+                    chain,
+                    serial_id: 0,
+                    address,
+                    token,
+                    amount,
+                })?;
+                Self::same(&planned, pubdata)?;
+                effects
+            }
+            OpPubdata::FullExit {
+                chain,
+                account,
+                token,
+                address,
+                ..
+            } => {
+                self.check_chain(chain)?;
+                let (planned, effects) = self.plan_full_exit(&FullExit {
+                    chain,
+                    serial_id: 0,
+                    account,
+                    address,
+                    token,
+                });
+                Self::same(&planned, pubdata)?;
+                effects
+            }
+            OpPubdata::Transfer {
+                from,
+                to,
+                token,
+                amount,
+            } => {
+                let nonce = self.replayed_nonce(from)?;
+                self.existing(to)?;
+                if from == to {
+                    return Err(StateError::SelfTransfer(from));
+                }
+                let from_balance = self.debit(from, token, amount)?;
+                let to_balance = self
+                    .balance(to, token)
+                    .checked_add(amount)
+                    .ok_or(StateError::BalanceOverflow { account: to, token })?;
+                vec![
+                    Effect::Balance(from, token, from_balance),
+                    Effect::Nonce(from, nonce),
+                    Effect::Balance(to, token, to_balance),
+                ]
+            }
+            OpPubdata::Withdraw {
+                chain,
+                account,
+                token,
+                amount,
+                ..
+            } => {
+                self.check_chain(chain)?;
+                let nonce = self.replayed_nonce(account)?;
+                let balance = self.debit(account, token, amount)?;
+                let reserve = self.reserve(chain, token);
+                let new_reserve =
+                    reserve
+                        .checked_sub(amount)
+                        .ok_or(StateError::InsufficientReserve {
+                            chain,
+                            token,
+                            reserve,
+                            amount,
+                        })?;
+                vec![
+                    Effect::Balance(account, token, balance),
+                    Effect::Nonce(account, nonce),
+                    Effect::Reserve(chain, token, new_reserve),
+                ]
+            }
+            OpPubdata::ChangePubKey {
+                chain,
+                account,
+                pubkey_hash,
+                address,
+                nonce,
+            } => {
+                self.check_chain(chain)?;
+                let a = self.existing(account)?;
+                if pubkey_hash == PubKeyHash::NONE {
+                    return Err(StateError::ZeroPubKeyHash);
+                }
+                if a.address != address {
+                    return Err(StateError::BadEthSignature(format!(
+                        "published for {address}, the account is {}",
+                        a.address
+                    )));
+                }
+                let next = self.check_nonce(account, a.nonce, nonce)?;
+                vec![
+                    Effect::PubKey(account, pubkey_hash),
+                    Effect::Nonce(account, next),
+                ]
+            }
+        };
+        for effect in effects {
+            self.execute(effect);
+        }
+        Ok(())
+    }
+
+    /// The nonce after one more signed transaction of `account` (which must exist).
+    fn replayed_nonce(&self, account: AccountId) -> Result<Nonce> {
+        let a = self.existing(account)?;
+        a.nonce.next().ok_or(StateError::NonceExhausted(account))
+    }
+
+    /// Refuses a published record that differs from what the state makes of the op.
+    fn same(planned: &OpPubdata, published: &OpPubdata) -> Result<()> {
+        if planned == published {
+            Ok(())
+        } else {
+            Err(StateError::NotReplayable(format!(
+                "{published:?} is not what the state makes of the op: {planned:?}"
+            )))
+        }
+    }
+
     /// Account `id` as the circuit sees its leaf, with the paths of the leaf and of its
     /// balance of `token`. An absent account is an empty leaf.
     pub fn leaf_snapshot(&self, id: AccountId, token: TokenId) -> LeafSnapshot {

@@ -87,6 +87,10 @@ pub struct DeployedChain {
     /// Registered tokens.
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
+    /// The chain block the settlement contract was deployed in: where reading its events
+    /// starts (exodus rebuilds the state from them).
+    #[serde(default, deserialize_with = "flexible_opt")]
+    pub from_block: Option<u64>,
 }
 
 impl DeploymentFile {
@@ -126,6 +130,8 @@ pub struct ChainEntry {
     pub rpc_url: Option<Url>,
     /// The registered tokens, when some source listed them.
     pub tokens: Option<Vec<TokenEntry>>,
+    /// The block the settlement contract was deployed in, when the deployment file says.
+    pub from_block: Option<u64>,
 }
 
 impl ChainEntry {
@@ -235,6 +241,7 @@ impl Directory {
                 settlement: info.settlement,
                 rpc_url,
                 tokens: info.tokens,
+                from_block: None,
             });
         }
         if let Some(deployment) = deployment {
@@ -253,6 +260,7 @@ impl Directory {
                         entry.settlement = Some(deployed.settlement);
                         entry.tokens = Some(deployed.tokens.clone());
                         entry.primary = deployed.primary;
+                        entry.from_block = deployed.from_block;
                     }
                     None => chains.push(ChainEntry {
                         id,
@@ -262,6 +270,7 @@ impl Directory {
                         settlement: Some(deployed.settlement),
                         rpc_url: None,
                         tokens: Some(deployed.tokens.clone()),
+                        from_block: deployed.from_block,
                     }),
                 }
             }

@@ -88,6 +88,47 @@ pub enum WalletCommand {
     Balance(BalanceArgs),
     /// Shows each chain's stage of a block, or of a transaction's block.
     Status(StatusArgs),
+    /// Puts a chain's contract into exodus mode, which anyone may do once its oldest
+    /// unprocessed priority request has expired (the operator stopped serving it); prints
+    /// the L1 transaction hash.
+    Exodus(ExodusArgs),
+    /// In exodus mode, takes this wallet's L2 balances out on the primary, proven against
+    /// the last block the primary executed; each (account, token) is paid once. The proof
+    /// is rebuilt from the primary chain's own calldata: the node is not needed. Prints one
+    /// L1 transaction hash per token; `claim` then pays it out.
+    Exit(ExitArgs),
+    /// In exodus mode, makes claimable again this wallet's deposits on a chain that no
+    /// block consumed (that no block the exit root holds could have credited), each once;
+    /// prints one L1 transaction hash per deposit; `claim` then pays them out.
+    Refund(RefundArgs),
+}
+
+/// `exodus`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExodusArgs {
+    /// The chain whose contract enters exodus mode, by name.
+    #[arg(long, value_name = "NAME")]
+    pub chain: String,
+}
+
+/// `exit`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExitArgs {
+    /// Only this token (an L2 token id, or `eth` for the primary's native coin); every
+    /// token the account holds by default.
+    #[arg(long, value_name = "ID|eth", value_parser = parse_token)]
+    pub token: Option<TokenSpec>,
+}
+
+/// `refund`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RefundArgs {
+    /// The chain whose deposits are refunded, by name.
+    #[arg(long, value_name = "NAME")]
+    pub chain: String,
+    /// Whose deposits (the owner they were made for, who is paid); this wallet's by default.
+    #[arg(long, value_name = "ADDRESS")]
+    pub owner: Option<Address>,
 }
 
 /// `deposit`.

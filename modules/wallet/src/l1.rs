@@ -12,7 +12,7 @@ use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
 use alloy_sol_types::{SolCall, SolInterface};
 use manyfold_chain::{
-    BlockId, BlockTag, CallRequest, ChainError, ChainFees, ChainReader, ChainSender,
+    BlockId, BlockTag, CallRequest, ChainError, ChainFees, ChainReader, ChainSender, Log, LogFilter,
 };
 use manyfold_chain_evm::{EvmChain, EvmConfig};
 use manyfold_contracts::bindings::{Primary, Secondary};
@@ -93,7 +93,7 @@ impl L1 {
         self.evm_chain_id
     }
 
-    fn fail(&self, error: impl std::fmt::Display) -> WalletError {
+    pub(crate) fn fail(&self, error: impl std::fmt::Display) -> WalletError {
         WalletError::chain(&self.name, error)
     }
 
@@ -198,6 +198,28 @@ impl L1 {
             .balance(owner, BlockId::Tag(BlockTag::Latest))
             .await
             .map_err(|e| self.fail(e))
+    }
+
+    /// The chain's newest block.
+    pub(crate) async fn latest(&self) -> Result<manyfold_chain::BlockRef> {
+        self.chain
+            .head(BlockTag::Latest)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    /// The logs `filter` selects.
+    pub(crate) async fn logs(&self, filter: LogFilter) -> Result<Vec<Log>> {
+        self.chain.logs(filter).await.map_err(|e| self.fail(e))
+    }
+
+    /// The calldata of transaction `hash`, which must be known to the chain.
+    pub(crate) async fn input_of(&self, hash: B256) -> Result<Bytes> {
+        self.chain
+            .transaction_input(hash)
+            .await
+            .map_err(|e| self.fail(e))?
+            .ok_or_else(|| self.fail(format!("the endpoint does not know transaction {hash}")))
     }
 
     /// Signs, sends and awaits a call of `to` from `key`'s account; returns its hash once

@@ -2,7 +2,8 @@
 //!
 //! - [`WalletArgs`]: the command line (a `clap::Args`, for the node's binary to mount as a
 //!   subcommand), with its commands `deposit`, `register`, `transfer`, `withdraw`,
-//!   `claim`, `balance` and `status`.
+//!   `claim`, `balance` and `status`, and for exodus (DESIGN §4) `exodus`, `exit` and
+//!   `refund`, which need only the chains (the operator, and its node, may be gone).
 //! - [`run`]: runs one command on a runtime of its own, writing only what was asked for
 //!   (hashes, balances, stages) to `out`; progress and notes go to stderr.
 //!   [`run_async`] is the same for a caller already inside a Tokio runtime.
@@ -25,8 +26,8 @@ pub mod status;
 
 pub use cli::{
     parse_status_target, parse_token, parse_token_id, BalanceArgs, ClaimArgs, DepositArgs,
-    Recipient, RegisterArgs, StatusArgs, StatusTarget, TokenSpec, TransferArgs, WalletArgs,
-    WalletCommand, WithdrawArgs, DEFAULT_NODE,
+    ExitArgs, ExodusArgs, Recipient, RefundArgs, RegisterArgs, StatusArgs, StatusTarget, TokenSpec,
+    TransferArgs, WalletArgs, WalletCommand, WithdrawArgs, DEFAULT_NODE,
 };
 pub use error::{Result, WalletError};
 pub use node::AccountView;

@@ -102,17 +102,22 @@ async fn send(chain: &EvmChain, to: TxKind, input: Vec<u8>) -> Option<Address> {
 
 /// A Secondary for L2 chain 1 (primary 0), with the native coin as token 0.
 async fn deploy(chain: &EvmChain) -> Address {
+    deploy_expiring(chain, 3_600).await
+}
+
+/// [`deploy`], its priority requests expiring after `expiry` seconds.
+async fn deploy_expiring(chain: &EvmChain, expiry: u64) -> Address {
     let governor = dev(9).address();
     let config = Secondary::SettlementConfig {
         chainId: 1,
         governor,
         operator: governor,
-        priorityExpiry: 3_600,
+        priorityExpiry: expiry,
         attestationDomain: B256::repeat_byte(0x42),
         validators: vec![governor],
         threshold: U256::from(1),
         genesisStateRoot: B256::repeat_byte(1),
-        governanceDelay: 3_600,
+        governanceDelay: expiry,
         priorityFee: U256::from(PRIORITY_FEE),
         maxOpenPriorityRequests: 100,
     };
@@ -763,4 +768,90 @@ async fn every_command_against_anvil_and_a_stand_in_node() {
         .await
         .unwrap_err();
     assert!(matches!(err, WalletError::Node { .. }), "{err}");
+}
+
+/// Exodus on a secondary nobody serves, with the node not there at all (the deployment
+/// file and the endpoint are enough): refused until the deposit expires, activated once,
+/// the deposit refunded once and claimed; `exit` wants the primary in exodus mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exodus_activates_on_expiry_and_refunds_each_deposit_once() {
+    let anvil = Anvil::start(&[]);
+    let chain = EvmChain::connect(EvmConfig::new("alpha", anvil.url.parse().unwrap()))
+        .await
+        .unwrap();
+    let secondary = deploy_expiring(&chain, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = dir.path().join("deployment.json");
+    std::fs::write(
+        &deployment,
+        json!({"chains": {
+            "primary": {"id": 0, "evm_chain_id": PRIMARY_EVM_CHAIN_ID, "primary": true,
+                        "settlement": PRIMARY_SETTLEMENT},
+            "alpha": {"id": 1, "evm_chain_id": 31_337, "settlement": secondary, "from_block": 1,
+                      "tokens": [{"id": 0, "address": Address::ZERO, "decimals": 18}]},
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let gone = "http://127.0.0.1:1";
+    let file = deployment.to_str().unwrap();
+    let endpoint = format!("alpha={}", anvil.url);
+    let run = |words: &[&str]| {
+        let mut all = vec!["--deployment", file, "--chain-rpc", &endpoint, "--dev", "0"];
+        all.extend_from_slice(words);
+        let all: Vec<String> = all.iter().map(|w| w.to_string()).collect();
+        async move {
+            let words: Vec<&str> = all.iter().map(String::as_str).collect();
+            wallet(gone, &words).await.map_err(|e| e.to_string())
+        }
+    };
+
+    let err = run(&["exodus", "--chain", "alpha"]).await.unwrap_err();
+    assert!(err.contains("no priority request is waiting"), "{err}");
+    let out = run(&[
+        "deposit",
+        "--no-wait",
+        "--chain",
+        "alpha",
+        "--token",
+        "0",
+        "--amount",
+        "0.5",
+    ])
+    .await
+    .unwrap();
+    assert!(out.trim().parse::<B256>().is_ok(), "{out}");
+    let err = run(&["refund", "--chain", "alpha"]).await.unwrap_err();
+    assert!(err.contains("not in exodus mode"), "{err}");
+    let err = run(&["exodus", "--chain", "alpha"]).await.unwrap_err();
+    assert!(err.contains("cannot enter exodus mode yet"), "{err}");
+
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let out = run(&["exodus", "--chain", "alpha"]).await.unwrap();
+    assert!(out.trim().parse::<B256>().is_ok(), "{out}");
+    assert!(read(&chain, secondary, Secondary::exodusModeCall {}).await);
+    // Once is enough: nothing sent, no error.
+    assert_eq!(run(&["exodus", "--chain", "alpha"]).await.unwrap(), "");
+
+    let out = run(&["refund", "--chain", "alpha"]).await.unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let err = run(&["refund", "--chain", "alpha"]).await.unwrap_err();
+    assert!(err.contains("refunded already"), "{err}");
+    let pending = read(
+        &chain,
+        secondary,
+        Secondary::pendingBalancesCall {
+            _0: dev(0).address(),
+            _1: 0,
+        },
+    )
+    .await;
+    assert_eq!(pending, U256::from(5 * 10u128.pow(17)));
+    run(&["claim", "--chain", "alpha", "--token", "0"])
+        .await
+        .unwrap();
+
+    // The primary of this deployment has no endpoint: exit says how to give one.
+    let err = run(&["exit"]).await.unwrap_err();
+    assert!(err.contains("--chain-rpc primary=URL"), "{err}");
 }

@@ -45,7 +45,25 @@ pub enum EvmError {
         /// What failed.
         source: ChainError,
     },
+    /// The config declares `verifies_proofs`, but the chain does not answer as the
+    /// verifier precompile does.
+    #[error("chain {chain}: `verifies_proofs = true`, but {url} has no Manyfold verifier precompile at {VERIFIER_PRECOMPILE}: {reason} (the primary must be a chain with it, such as `manyfold chain`; see DESIGN §10)")]
+    NoVerifier {
+        /// The chain's name.
+        chain: String,
+        /// The endpoint.
+        url: String,
+        /// What it answered instead.
+        reason: String,
+    },
 }
+
+/// Where a chain that verifies Manyfold's proofs has its verifier precompile
+/// (`manyfold_contracts::verifier::VERIFIER_PRECOMPILE`, `0x…F01D`; spelled out here
+/// because a plugin sees only the chain trait crate).
+pub const VERIFIER_PRECOMPILE: Address = Address::new([
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x1d,
+]);
 
 /// An endpoint's URL without user, password, path or query, which may hold API keys.
 pub fn redacted(url: &url::Url) -> String {
@@ -67,7 +85,8 @@ pub fn redacted(url: &url::Url) -> String {
 /// and is reported with a warning at most every 30 s; nothing here panics on an endpoint's
 /// answer.
 ///
-/// It does not verify proofs ([`Capabilities::NONE`]): a secondary chain.
+/// It is a secondary ([`Capabilities::NONE`]) unless its config declares
+/// `verifies_proofs` ([`EvmChain::check_verifier`] checks the declaration).
 ///
 /// Needs a Tokio runtime (with timers) to run its futures.
 pub struct EvmChain {
@@ -137,6 +156,78 @@ impl EvmChain {
                 Ok(actual)
             }
         }
+    }
+
+    /// Checks that the chain has the verifier precompile, as `verifies_proofs` declares.
+    ///
+    /// What is checked is the precompile's documented behaviour (`manyfold-precompile`):
+    /// a precompile has no code, and it answers every input, a malformed one included, with
+    /// exactly one 32-byte word, 0 for a refusal. An input that is not the canonical
+    /// encoding of a statement (here: none at all) must be answered with the word 0. A chain
+    /// without the precompile answers a call of a code-less address with no data, and an
+    /// address holding a contract has code. (A valid proof cannot be checked here without
+    /// the verifying key: `PrecompileVerifier` pins the key, and the node compares its
+    /// digest with the deployment's.)
+    pub async fn check_verifier(&self) -> std::result::Result<(), EvmError> {
+        let refuse = |reason: String| EvmError::NoVerifier {
+            chain: self.config.name.clone(),
+            url: redacted(&self.config.url),
+            reason,
+        };
+        let unreachable = |source: ChainError| EvmError::Unreachable {
+            chain: self.config.name.clone(),
+            url: redacted(&self.config.url),
+            source,
+        };
+        let code = self
+            .rpc("eth_getCode", || async {
+                self.provider.get_code_at(VERIFIER_PRECOMPILE).await
+            })
+            .await
+            .map_err(unreachable)?;
+        if !code.is_empty() {
+            return Err(refuse(format!(
+                "a contract ({} bytes of code) is deployed there",
+                code.len()
+            )));
+        }
+        let answer = self
+            .call(
+                CallRequest::new(VERIFIER_PRECOMPILE, Bytes::new()),
+                BlockId::Tag(BlockTag::Latest),
+            )
+            .await;
+        match answer {
+            Ok(word) if word.len() == 32 && word.iter().all(|b| *b == 0) => Ok(()),
+            Ok(other) if other.is_empty() => Err(refuse("a call there answers no data".into())),
+            Ok(other) => Err(refuse(format!(
+                "a call with no input answers {other}, not the word 0"
+            ))),
+            Err(e @ ChainError::Reverted { .. }) => Err(refuse(format!("a call there fails: {e}"))),
+            Err(e) => Err(unreachable(e)),
+        }
+    }
+
+    /// The input (calldata) of transaction `hash`, `None` when the endpoint does not know
+    /// it. Exodus reads the settlement calls back from the chain with it: with the
+    /// operator gone, the chain is the only copy of what blocks held.
+    pub async fn transaction_input(&self, hash: B256) -> Result<Option<Bytes>> {
+        let tx: Option<serde_json::Value> = self
+            .rpc("eth_getTransactionByHash", || {
+                self.provider
+                    .raw_request("eth_getTransactionByHash".into(), (hash,))
+            })
+            .await?;
+        let Some(tx) = tx else { return Ok(None) };
+        let input = tx
+            .get("input")
+            .or_else(|| tx.get("data"))
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| broken("eth_getTransactionByHash", "the transaction's input"))?;
+        input
+            .parse::<Bytes>()
+            .map(Some)
+            .map_err(|_| broken("eth_getTransactionByHash", "hex input"))
     }
 
     /// Its configuration.
@@ -538,7 +629,13 @@ impl ChainSender for EvmChain {
 }
 
 impl Chain for EvmChain {
+    /// [`Capabilities::NONE`] unless the config declares `verifies_proofs` (which the
+    /// factory checks against the chain before the node sees it).
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE
+        if self.config.verifies_proofs {
+            Capabilities::NONE.with_proof_verification()
+        } else {
+            Capabilities::NONE
+        }
     }
 }

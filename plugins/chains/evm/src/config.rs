@@ -39,13 +39,20 @@ pub struct EvmConfig {
     /// `signer_key_file` or `signer_key_env`: where the sending key comes from, if this
     /// chain sends transactions.
     pub signer: Option<SignerSource>,
+    /// `verifies_proofs`: the chain has Manyfold's verifier precompile (DESIGN §10: a
+    /// revm chain with it installed, such as `manyfold chain` run as its own process), so
+    /// it can be the primary. Default false. A declaration, checked when the chain is
+    /// built ([`crate::EvmChain::check_verifier`]): a chain that does not answer as the
+    /// precompile does is refused, since a primary without it could never verify a proof
+    /// and every block would stop at commit.
+    pub verifies_proofs: bool,
 }
 
 /// The `kind` this plugin registers under.
 pub const KIND: &str = "evm";
 
 /// Every key the plugin takes from its section.
-pub const KEYS: [&str; 10] = [
+pub const KEYS: [&str; 11] = [
     "url",
     "chain_id",
     "max_log_range",
@@ -56,6 +63,7 @@ pub const KEYS: [&str; 10] = [
     "poll_interval_ms",
     "signer_key_file",
     "signer_key_env",
+    "verifies_proofs",
 ];
 
 impl EvmConfig {
@@ -72,6 +80,7 @@ impl EvmConfig {
             max_backoff: Duration::from_secs(5),
             poll_interval: Duration::from_secs(2),
             signer: None,
+            verifies_proofs: false,
         }
     }
 
@@ -119,6 +128,7 @@ impl EvmConfig {
             return Err(section.invalid("max_retries", "at most 20"));
         }
         config.signer = SignerSource::from_section(section)?;
+        config.verifies_proofs = section.take_or("verifies_proofs", false)?;
         Ok(config)
     }
 
@@ -151,11 +161,13 @@ mod tests {
         assert_eq!(c.max_log_range, 1000);
         assert_eq!(c.request_timeout, Duration::from_secs(10));
         assert_eq!(c.signer, None);
+        assert!(!c.verifies_proofs, "a secondary unless declared");
 
         let mut s = section(json!({
             "url": "http://localhost:1", "chain_id": 5, "max_log_range": 7,
             "request_timeout_ms": 50, "max_retries": 0, "retry_backoff_ms": 1,
             "max_backoff_ms": 2, "poll_interval_ms": 3, "signer_key_env": "KEY",
+            "verifies_proofs": true,
         }));
         let c = EvmConfig::from_section(&mut s).unwrap();
         s.finish().unwrap();
@@ -165,6 +177,7 @@ mod tests {
         assert_eq!(c.max_retries, 0);
         assert_eq!(c.poll_interval, Duration::from_millis(3));
         assert_eq!(c.signer, Some(SignerSource::Env("KEY".into())));
+        assert!(c.verifies_proofs);
     }
 
     #[test]
@@ -183,6 +196,10 @@ mod tests {
             ),
             (json!({"url": "http://x", "max_retries": 99}), "max_retries"),
             (json!({"url": "http://x", "max_retries": -1}), "max_retries"),
+            (
+                json!({"url": "http://x", "verifies_proofs": "yes"}),
+                "verifies_proofs",
+            ),
         ] {
             let err = EvmConfig::from_section(&mut section(value.clone())).unwrap_err();
             assert!(err.to_string().contains(key), "{value}: {err}");

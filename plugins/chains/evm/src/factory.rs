@@ -10,8 +10,10 @@ use crate::chain::EvmChain;
 use crate::config::EvmConfig;
 
 /// Builds an [`EvmChain`] per `[chains.NAME]` section of kind `evm`, checking the
-/// endpoint's chain id against `chain_id` (when given) and loading the signer (when one is
-/// configured) at build time, so that a bad key or a wrong endpoint stops start-up.
+/// endpoint's chain id against `chain_id` (when given), that the chain has the verifier
+/// precompile when `verifies_proofs` declares it, and loading the signer (when one is
+/// configured) at build time, so that a bad key, a wrong endpoint or a primary that could
+/// never verify a proof stops start-up.
 ///
 /// Clones share what they built: the node keeps one clone to take each chain's signer
 /// ([`EvmFactory::signer`]) and concrete chain ([`EvmFactory::chain`]) after registering
@@ -97,7 +99,14 @@ fn check_endpoint(config: &EvmConfig) -> Result<(), Box<dyn std::error::Error + 
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                runtime.block_on(EvmChain::new(config).check_chain_id())?;
+                runtime.block_on(async {
+                    let chain = EvmChain::new(config);
+                    chain.check_chain_id().await?;
+                    if chain.config().verifies_proofs {
+                        chain.check_verifier().await?;
+                    }
+                    Ok::<_, crate::EvmError>(())
+                })?;
                 Ok(())
             })
             .join()

@@ -4,8 +4,9 @@
 //!   one endpoint, with a timeout on every request, bounded retries with exponential
 //!   backoff for failures worth a retry, JSON-RPC errors mapped onto
 //!   [`manyfold_chain::ChainError`], `eth_getLogs` split into bounded ranges (halved again
-//!   when the endpoint refuses one for its size), and an up/down gauge. It does not verify
-//!   proofs: a secondary chain.
+//!   when the endpoint refuses one for its size), and an up/down gauge. It is a secondary
+//!   unless its config declares `verifies_proofs` (a chain with the verifier precompile,
+//!   DESIGN §10), which is checked against the chain when it is built.
 //! - [`factory`] builds one per `[chains.NAME]` section of `kind = "evm"` ([`EvmConfig`]
 //!   lists the keys), checking the endpoint's chain id and loading the signer at build time.
 //! - [`SignerSource`] reads a sending key from a private key file or an environment
@@ -21,7 +22,7 @@ mod health;
 mod signer;
 mod transport;
 
-pub use chain::{redacted, EvmChain, EvmError};
+pub use chain::{redacted, EvmChain, EvmError, VERIFIER_PRECOMPILE};
 pub use config::{EvmConfig, KEYS, KIND};
 pub use errors::RpcFailure;
 pub use factory::{factory, EvmFactory};
