@@ -278,7 +278,7 @@ fn open_chains(
         for built in chains.built.iter().filter(|c| c.spec.primary) {
             if !built.chain.capabilities().verifies_proofs {
                 return Err(NodeError::Config(format!(
-                    "chain `{}` is the primary but cannot verify proofs (kind `{}`): the primary must be a chain with the verifier (the embedded chain)",
+                    "chain `{}` is the primary but cannot verify proofs (kind `{}`): the primary must be a chain with the verifier precompile (kind `embedded`, or `manyfold chain --verifier-params ...` reached as kind `evm` with `verifies_proofs = true`)",
                     built.spec.name, built.spec.kind
                 )));
             }

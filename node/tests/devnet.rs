@@ -156,11 +156,15 @@ fn killed_at_every_point_it_resumes_and_lands_each_block_once() {
     let dev1 = walkthrough::DEV1;
     let dev2 = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
-    // Funds first, nothing killed: dev0 on alpha (and its L2 key registered by a
+    // Funds first, nothing killed: dev0 and dev1 on alpha (dev0's L2 key registered by a
     // transfer to dev1), dev2 on beta.
     let (devnet, welcome) = spawn_devnet(dir.path(), ports, &small_calls);
     devnet.ok(&[
         "--dev", "0", "deposit", "--chain", "alpha", "--token", "0", "--amount", "1",
+    ]);
+    devnet.ok(&[
+        "--dev", "0", "deposit", "--chain", "alpha", "--token", "0", "--amount", "0.01", "--to",
+        dev1,
     ]);
     devnet.ok(&[
         "--dev", "2", "deposit", "--chain", "beta", "--token", "0", "--amount", "2",
@@ -173,7 +177,7 @@ fn killed_at_every_point_it_resumes_and_lands_each_block_once() {
     // Each point in turn, with a deposit on alpha or beta as traffic (its block goes
     // through every stage) or, for the first, a transfer. A command the crash cuts short
     // is not counted: only what it acknowledged must be there at the end.
-    let mut dev1_expected = 100u32; // hundredths of ETH on L2
+    let mut dev1_expected = 11u32; // hundredths of ETH on L2
     let points = [
         "mempool.acknowledged",
         "builder.mid_seal",

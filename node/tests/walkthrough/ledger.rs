@@ -104,12 +104,25 @@ fn once_each(chain: &str, kind: &str, events: &[(u32, String)], max_per_tx: usiz
 }
 
 impl Ledger {
-    /// The primary's ledger: blocks 1..=n committed, each once; proofs of consecutive
-    /// ranges from block 1, each once; every secondary's sync hash of a block matched once;
-    /// blocks 1..=m executed (m ≤ n), each once. Returns (n, m).
+    /// The primary's ledger: blocks 1..=n committed, each once, at most `max_per_tx` per
+    /// transaction; proofs of consecutive ranges from block 1, each once; every
+    /// secondary's sync hash of a block matched once; blocks 1..=m executed (m ≤ n), each
+    /// once, each execution ending at a proven range's end. Returns (n, m).
     pub(crate) fn assert_primary_once(&self, max_per_tx: usize) -> (u32, u32) {
         once_each("primary", "committed", &self.commits, max_per_tx);
-        once_each("primary", "executed", &self.executes, max_per_tx);
+        // An execution ends at a proven range's end (a range executes whole, however long):
+        // its size is bounded by the ranges, not by `max_per_tx`.
+        once_each("primary", "executed", &self.executes, usize::MAX);
+        let ends: BTreeSet<u32> = self.proofs.iter().map(|(_, to, _)| *to).collect();
+        let mut last_of_tx: BTreeMap<&str, u32> = BTreeMap::new();
+        for (block, tx) in &self.executes {
+            let last = last_of_tx.entry(tx).or_default();
+            *last = (*last).max(*block);
+        }
+        assert!(
+            last_of_tx.values().all(|b| ends.contains(b)),
+            "primary: every execution ends at a proven range's end: {last_of_tx:?}, ends {ends:?}"
+        );
         let committed = self.commits.len() as u32;
         let executed = self.executes.len() as u32;
         assert!(

@@ -15,7 +15,8 @@ use super::Setup;
 /// anvil's accounts 7, 8 and 9 (the public test mnemonic): the deployer, the operator and
 /// the committee, as in config/anvil.toml.
 const DEPLOYER_KEY: &str = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356";
-const OPERATOR_KEY: &str = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97";
+pub(crate) const OPERATOR_KEY: &str =
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97";
 const COMMITTEE_KEY: &str = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6";
 
 pub(crate) fn config(
