@@ -198,9 +198,16 @@ impl RpcContext {
                     .collect();
                 // Stages are recorded only in their order, so the last is the furthest.
                 let stage = stages.last().map_or(Stage::Sealed, |s| s.stage);
+                // A secondary settles only the blocks with its ops: a hold there says nothing
+                // of a block it never receives (the primary's hold covers every block).
+                let settles_here = c.primary
+                    || block.ops.iter().any(|op| {
+                        manyfold_types::pubdata::OpPubdata::decode(&op.pubdata)
+                            .is_ok_and(|p| p.onchain_for() == Some(c.id))
+                    });
                 let held = holds
                     .get(&c.id)
-                    .filter(|h| h.holds(n) && stage != Stage::Executed)
+                    .filter(|h| settles_here && h.holds(n) && stage != Stage::Executed)
                     .cloned()
                     .map(Held::from);
                 ChainStage {

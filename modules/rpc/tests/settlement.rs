@@ -225,13 +225,28 @@ fn recorded_stages_come_back_with_their_transactions_and_times() {
 }
 
 #[test]
-fn a_held_chain_shows_its_hold_on_every_block_it_has_not_executed() {
+fn a_held_chain_shows_its_hold_on_every_block_of_its_own_it_has_not_executed() {
     actix_rt::System::new().block_on(async {
         let (storage, state) = sealed();
+        // Block 2 carries a deposit on chain 1; block 1 (a Noop) nothing of it.
+        let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
+        let deposit = Candidate {
+            seq: 2,
+            op: Op::Deposit(Deposit {
+                chain: chain(1),
+                serial_id: 0,
+                address: Address::repeat_byte(0x0e),
+                token: TokenId::new(0).unwrap(),
+                amount: Amount(700),
+            }),
+            tx_hash: None,
+            priority: None,
+        };
+        builder.seal(&[deposit], SEALED_AT + 1).unwrap().unwrap();
         use ChainRole::*;
         record(
             &storage,
-            1,
+            2,
             1,
             Secondary,
             Reached::Committed,
@@ -247,7 +262,7 @@ fn a_held_chain_shows_its_hold_on_every_block_it_has_not_executed() {
         };
         holds.hold(chain(1), &hold).unwrap();
         let context = common::context(storage.clone(), state, chains(), true, CLOCK);
-        let status = call(&context, "manyfold_getSettlementStatus", "0x1").await;
+        let status = call(&context, "manyfold_getSettlementStatus", "0x2").await;
         assert!(
             status["chains"][0].get("held").is_none(),
             "the primary is not held"
@@ -266,29 +281,32 @@ fn a_held_chain_shows_its_hold_on_every_block_it_has_not_executed() {
             typed.chains[1].held.as_ref().unwrap().reason,
             HoldReason::ChainUnreachable
         );
-
-        // A block the chain executed before the hold is not held; nor is one below it.
-        for stage in [Reached::Synced, Reached::Confirmed, Reached::Executed] {
-            record(&storage, 1, 1, Secondary, stage, Some(0xd2), SEALED_AT + 50);
-        }
+        // Block 1 has nothing for chain 1: its hold says nothing of it.
         let status = call(&context, "manyfold_getSettlementStatus", "0x1").await;
         assert!(status["chains"][1].get("held").is_none(), "{status}");
+
+        // A block the chain executed is not held; nor is one below the hold.
+        for stage in [Reached::Synced, Reached::Confirmed, Reached::Executed] {
+            record(&storage, 2, 1, Secondary, stage, Some(0xd2), SEALED_AT + 50);
+        }
+        let status = call(&context, "manyfold_getSettlementStatus", "0x2").await;
+        assert!(status["chains"][1].get("held").is_none(), "{status}");
+
+        // The primary's hold covers every block, and lifted it is gone.
         holds
             .hold(
-                chain(1),
+                chain(0),
                 &Hold {
-                    from_block: 2,
-                    ..hold
+                    from_block: 1,
+                    ..hold.clone()
                 },
             )
             .unwrap();
         let status = call(&context, "manyfold_getSettlementStatus", "0x1").await;
-        assert!(status["chains"][1].get("held").is_none(), "{status}");
-
-        // Lifted: gone.
-        holds.lift(chain(1)).unwrap();
+        assert_eq!(status["chains"][0]["held"]["reason"], "chain_unreachable");
+        holds.lift(chain(0)).unwrap();
         let status = call(&context, "manyfold_getSettlementStatus", "0x1").await;
-        assert!(status["chains"][1].get("held").is_none());
+        assert!(status["chains"][0].get("held").is_none());
     });
 }
 

@@ -38,12 +38,16 @@ pub struct SenderConfig {
     /// How gas limits are chosen.
     #[serde(default)]
     pub gas: GasPolicy,
-    /// Successive chain heads at which estimating the next request must revert, with
-    /// nothing ahead of it unmined, before the sender stops on it as refused by the
-    /// contract (a lagging or load-balanced endpoint can answer from an old state; answers
-    /// at one head count once).
+    /// Refusals in a row (estimating the next request reverts with nothing ahead of it
+    /// unmined) before the sender stops on it as refused by the contract; answers at one
+    /// head within `refusal_spacing_ms` count once (a lagging or load-balanced endpoint can
+    /// answer from an old state for a moment).
     #[serde(default = "defaults::refusals_before_stop")]
     pub refusals_before_stop: u32,
+    /// Milliseconds after a counted refusal before another at the same head counts (a
+    /// chain that makes no block without transactions never moves its head).
+    #[serde(default = "defaults::refusal_spacing_ms")]
+    pub refusal_spacing_ms: u64,
     /// When a transaction counts as final: the chain's finality rule (DESIGN §7). The
     /// sender reads its nonce at the newest block the rule calls final.
     #[serde(default)]
@@ -91,6 +95,9 @@ mod defaults {
     pub(super) fn refusals_before_stop() -> u32 {
         3
     }
+    pub(super) fn refusal_spacing_ms() -> u64 {
+        5_000
+    }
     pub(super) fn max_in_flight() -> usize {
         4
     }
@@ -123,6 +130,7 @@ impl SenderConfig {
             max_in_flight: defaults::max_in_flight(),
             gas: GasPolicy::default(),
             refusals_before_stop: defaults::refusals_before_stop(),
+            refusal_spacing_ms: defaults::refusal_spacing_ms(),
             finality: manyfold_chain::Finality::default(),
         }
     }

@@ -224,11 +224,11 @@ struct Entry {
     /// the request up (and stop the pipeline).
     missing_receipt_checks: u32,
     /// Consecutive refusals of it (its gas estimate reverted with nothing ahead unmined),
-    /// each at a higher head than the one before: several answers at one head, or from
-    /// backends behind it, are one refusal.
+    /// each at a higher head than the one before or `refusal_spacing_ms` after it:
+    /// several answers at one moment, or from backends behind it, are one refusal.
     refusals: u32,
-    /// The head of the last refusal counted.
-    refused_at: Option<u64>,
+    /// The head and the time of the last refusal counted.
+    refused_at: Option<(u64, std::time::Instant)>,
 }
 
 impl Entry {
@@ -742,8 +742,8 @@ impl DurableSender {
 
     /// Counts one more refusal of the request at `nonce` (its estimate reverted with
     /// nothing ahead unmined). Returns the error the tick ends with: the revert, retried
-    /// next tick, until `refusals_before_stop` in a row, at as many successive heads, stop
-    /// the sender (persisted, loud).
+    /// next tick, until `refusals_before_stop` in a row, each at a new head or
+    /// `refusal_spacing_ms` after the one before, stop the sender (persisted, loud).
     fn refused(
         &mut self,
         nonce: u64,
@@ -752,9 +752,13 @@ impl DurableSender {
     ) -> Result<SenderError> {
         let head = self.heads.map_or(0, |h| h.block);
         let entry = self.entries.get_mut(&nonce).expect("the request is queued");
-        if entry.refused_at.is_none_or(|at| head > at) {
+        let spacing = std::time::Duration::from_millis(self.config.refusal_spacing_ms);
+        if entry
+            .refused_at
+            .is_none_or(|(at, when)| head > at || when.elapsed() >= spacing)
+        {
             entry.refusals += 1;
-            entry.refused_at = Some(head);
+            entry.refused_at = Some((head, std::time::Instant::now()));
         }
         if entry.refusals < self.config.refusals_before_stop {
             return Ok(SenderError::Chain(ChainError::Reverted {

@@ -996,8 +996,9 @@ async fn a_request_the_contract_keeps_refusing_stops_the_sender_unsigned() {
     sender
         .enqueue(NewTx::call("prove 7 (chain 0)", CONTRACT, vec![1u8; 4]))
         .unwrap();
-    // Refusals at one head count once, however many ticks see them (a stale backend
-    // answers the same); a stale answer or two at successive heads only defers it.
+    // Refusals at one head count once, however many ticks see them within the spacing (a
+    // stale backend answers the same); a stale answer or two at successive heads only
+    // defers it.
     for _ in 0..10 {
         let report = sender.tick().await.unwrap();
         assert!(
@@ -1061,4 +1062,34 @@ async fn a_revert_while_an_earlier_request_is_unmined_only_defers() {
     setup.chain.mock.mine();
     let report = sender.tick().await.unwrap();
     assert_eq!(sent(&report.events), vec![1]);
+}
+
+#[tokio::test]
+async fn on_a_chain_whose_head_stands_still_refusals_count_once_per_spacing() {
+    let setup = Setup::new();
+    let mut config = setup.config.clone();
+    config.refusal_spacing_ms = 20;
+    let mut sender = setup.open_with(config.clone()).await.unwrap();
+    setup
+        .chain
+        .mock
+        .set_estimate_revert(Some(Bytes::from_static(&[1, 2, 3, 4])));
+    sender
+        .enqueue(NewTx::call("execute 3 (chain 1)", CONTRACT, vec![1u8; 4]))
+        .unwrap();
+    // No block is mined: only time separates the refusals.
+    let mut stopped = false;
+    for _ in 0..50 {
+        match sender.tick().await {
+            Ok(report) => assert!(report.deferred.is_some()),
+            Err(SenderError::Stopped(_)) => {
+                stopped = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(stopped, "three refusals, spaced, stop it");
+    assert!(setup.chain.accepted().is_empty());
 }
