@@ -25,13 +25,13 @@ fn status(net: &Setup, block: u64) -> Value {
     )
 }
 
+fn quantity(value: &Value) -> u64 {
+    u64::from_str_radix(value.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
 fn latest_block(net: &Setup) -> u64 {
     let status = net.rpc("manyfold_getSettlementStatus", vec!["latest".into()]);
-    u64::from_str_radix(
-        status["number"].as_str().unwrap().trim_start_matches("0x"),
-        16,
-    )
-    .unwrap()
+    quantity(&status["number"])
 }
 
 /// beta's chain entry (id 2) in a block's status.
@@ -75,11 +75,23 @@ fn a_secondary_down_holds_only_what_needs_it_and_everything_completes_when_it_is
     // deposit on alpha follow.
     proxy.set(Mode::Refuse);
     let alpha_commits = net.ledger("alpha", &alpha_contract).commits.len();
-    net.ok(&[
-        "--dev", "2", "withdraw", "--chain", "beta", "--to", DEV2, "--token", "0", "--amount",
-        "0.5",
-    ]);
-    let withdrawal_block = latest_block(net);
+    let withdrawal = net
+        .ok(&[
+            "--dev", "2", "withdraw", "--chain", "beta", "--to", DEV2, "--token", "0", "--amount",
+            "0.5",
+        ])
+        .trim()
+        .to_owned();
+    let tx_status = || {
+        net.rpc(
+            "manyfold_getTransactionStatus",
+            vec![withdrawal.clone().into()],
+        )
+    };
+    wait_until("the withdrawal in a block", Duration::from_secs(60), || {
+        !tx_status().is_null()
+    });
+    let withdrawal_block = quantity(&tx_status()["settlement"]["number"]);
     net.ok(&[
         "--dev", "0", "deposit", "--chain", "alpha", "--token", "0", "--amount", "0.1",
     ]);

@@ -166,7 +166,10 @@ async fn nothing_is_signed_for_a_block_the_secondary_does_not_store_as_computed(
         .sync_hash(route(&lying), claimed)
         .await
         .unwrap_err();
-    assert!(matches!(err, SettlerError::Mismatch { .. }), "{err}");
+    assert!(
+        matches!(err, SettlerError::Diverged { block: 5, .. }),
+        "{err}"
+    );
     assert!(err.is_fatal());
 }
 
