@@ -197,16 +197,8 @@ fn requests_of(net: &Setup, contract: &str, owner: &str) -> usize {
 /// block the contract would refuse.
 #[test]
 fn a_deposit_reorged_before_finality_is_never_credited_and_one_after_stops_the_watcher() {
-    let alpha = Anvil::start(&["--chain-id", "31338"]);
-    let beta = Anvil::start(&["--chain-id", "31339"]);
-    let dir = tempfile::tempdir().unwrap();
-    let mixed = walkthrough::mixed::start(
-        dir.path(),
-        alpha.port,
-        beta.port,
-        [alpha.port, beta.port],
-        &[("MANYFOLD_CHAINS__ALPHA__FINALITY", "3")],
-    );
+    let setup = walkthrough::mixed::on_anvils(&[("MANYFOLD_CHAINS__ALPHA__FINALITY", "3")]);
+    let (mixed, alpha) = (&setup.mixed, &setup.alpha);
     let net = &mixed.setup;
     let contract = mixed.settlement("alpha");
     let (dev4, dev5) = (
@@ -341,16 +333,8 @@ fn newest_stored_on(net: &Setup, chain_id: u16, contract: &str) -> StoredBlock {
 /// primary never confirms a block that touches alpha after it and no chain executes one.
 #[test]
 fn a_block_committed_out_of_band_never_confirms_and_the_node_holds() {
-    let alpha = Anvil::start(&["--chain-id", "31338"]);
-    let beta = Anvil::start(&["--chain-id", "31339"]);
-    let dir = tempfile::tempdir().unwrap();
-    let mixed = walkthrough::mixed::start(
-        dir.path(),
-        alpha.port,
-        beta.port,
-        [alpha.port, beta.port],
-        &[],
-    );
+    let setup = walkthrough::mixed::on_anvils(&[]);
+    let (mixed, alpha) = (&setup.mixed, &setup.alpha);
     let net = &mixed.setup;
     let [primary, alpha_contract, beta_contract] =
         ["primary", "alpha", "beta"].map(|n| mixed.settlement(n));

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use manyfold_chain_conformance::anvil::free_port;
+use manyfold_chain_conformance::anvil::{free_port, Anvil};
 use serde_json::Value;
 
 use super::Setup;
@@ -169,4 +169,33 @@ pub(crate) fn start(
         setup.wallet(&["--dev", "0", "balance"]).is_ok()
     });
     Mixed { setup, deployment }
+}
+
+/// The mixed setup on two fresh anvil secondaries (chain ids 31338 and 31339), in a
+/// directory of its own; dropped, the node goes first, then the anvils, then the files.
+pub(crate) struct OnAnvils {
+    pub(crate) mixed: Mixed,
+    pub(crate) alpha: Anvil,
+    pub(crate) beta: Anvil,
+    _dir: tempfile::TempDir,
+}
+
+/// [`start`] on two fresh anvils, with `env` for the node.
+pub(crate) fn on_anvils(env: &[(&str, &str)]) -> OnAnvils {
+    let alpha = Anvil::start(&["--chain-id", "31338"]);
+    let beta = Anvil::start(&["--chain-id", "31339"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mixed = start(
+        dir.path(),
+        alpha.port,
+        beta.port,
+        [alpha.port, beta.port],
+        env,
+    );
+    OnAnvils {
+        mixed,
+        alpha,
+        beta,
+        _dir: dir,
+    }
 }
