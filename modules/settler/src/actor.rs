@@ -48,6 +48,9 @@ pub struct StepActor<S: Step> {
     stopped: Option<String>,
     failures: u32,
     holds: Option<HoldStore>,
+    /// Whether the store holds a hold of this pipeline: `None` until read once, so that a
+    /// step that succeeds reads the store only while there may be something to lift.
+    held: Option<bool>,
 }
 
 impl<S: Step> StepActor<S> {
@@ -60,6 +63,7 @@ impl<S: Step> StepActor<S> {
             stopped: None,
             failures: 0,
             holds: None,
+            held: None,
         }
     }
 
@@ -71,12 +75,13 @@ impl<S: Step> StepActor<S> {
 
     /// Holds the pipeline for `error` (at most once per reason: a hold already there for
     /// the same reason keeps its start).
-    fn hold(&self, logic: &S, reason: HoldReason, error: &SettlerError) {
+    fn hold(&mut self, logic: &S, reason: HoldReason, error: &SettlerError) {
         let (Some(holds), Some(pipeline)) = (&self.holds, logic.pipeline()) else {
             return;
         };
         let existing = holds.get(pipeline.chain).ok().flatten();
         if existing.as_ref().is_some_and(|h| h.reason == reason) {
+            self.held = Some(true);
             return;
         }
         let hold = Hold {
@@ -88,6 +93,7 @@ impl<S: Step> StepActor<S> {
         if let Err(e) = holds.hold(pipeline.chain, &hold) {
             tracing::error!(actor = %self.name, error = %e, "could not record the hold");
         }
+        self.held = Some(true);
         for r in HoldReason::ALL {
             metrics::gauge!("manyfold_settlement_held", "chain" => pipeline.name.clone(), "reason" => r.label())
                 .set(if r == reason { 1.0 } else { 0.0 });
@@ -98,8 +104,13 @@ impl<S: Step> StepActor<S> {
         );
     }
 
-    /// Lifts the pipeline's hold after a step succeeded, if the fault clears by itself.
-    fn lift(&self, logic: &S) {
+    /// Lifts the pipeline's hold once a step succeeds: a fault that clears by itself has
+    /// cleared, or an operator mended a lasting one and restarted the node (a lasting fault
+    /// stops the actor, so no step of it succeeds while the fault is there).
+    fn lift(&mut self, logic: &S) {
+        if self.held == Some(false) {
+            return;
+        }
         let (Some(holds), Some(pipeline)) = (&self.holds, logic.pipeline()) else {
             return;
         };
@@ -115,8 +126,9 @@ impl<S: Step> StepActor<S> {
                     chain = %pipeline.name, reason = hold.reason.label(),
                     held_for_s = now().saturating_sub(hold.since), "settlement resumed on this chain"
                 );
+                self.held = Some(false);
             }
-            Ok(None) => {}
+            Ok(None) => self.held = Some(false),
             Err(e) => tracing::error!(actor = %self.name, error = %e, "could not read the hold"),
         }
     }

@@ -71,11 +71,6 @@ impl HoldReason {
         }
     }
 
-    /// Whether the fault clears by itself (the pipeline retries) or stops the pipeline.
-    pub fn clears_by_itself(self) -> bool {
-        self == Self::ChainUnreachable
-    }
-
     /// The reason a step's error holds its pipeline for.
     pub fn of(error: &SettlerError) -> Self {
         match error {
@@ -279,7 +274,5 @@ mod tests {
             source: manyfold_chain::ChainError::Transport("connection refused".into()),
         };
         assert_eq!(HoldReason::of(&down), HoldReason::ChainUnreachable);
-        assert!(HoldReason::ChainUnreachable.clears_by_itself());
-        assert!(!HoldReason::ProofRejected.clears_by_itself());
     }
 }
