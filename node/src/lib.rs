@@ -11,6 +11,7 @@ pub mod deploy;
 pub mod devnet;
 mod metrics_endpoint;
 mod node;
+pub mod senders;
 pub mod settlement;
 pub mod stdout;
 

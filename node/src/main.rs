@@ -41,6 +41,38 @@ enum Command {
     /// A user's wallet against the node and the chains: deposit, transfer, withdraw,
     /// claim, balance, status.
     Wallet(manyfold_wallet::WalletArgs),
+    /// The operator's view of the settlement senders in a stopped node's database: where
+    /// each stands, and clearing a stop once its cause is understood.
+    Sender(SenderArgs),
+}
+
+#[derive(Args)]
+struct SenderArgs {
+    #[command(subcommand)]
+    action: SenderAction,
+    /// The node's TOML configuration file (its data directory and deployment file).
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// Directory of the node's database.
+    #[arg(long, value_name = "DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// The devnet's database (`manyfold devnet`'s defaults) rather than a node's.
+    #[arg(long, global = true)]
+    devnet: bool,
+}
+
+#[derive(Subcommand)]
+enum SenderAction {
+    /// Prints each sender: its chain, whether it is stopped and why, and its requests not
+    /// yet final.
+    Status,
+    /// Clears the stop of the senders on one chain, so that the next start goes on (the
+    /// command says what clearing that kind of stop leads to).
+    Clear {
+        /// The chain's name, as in the deployment file.
+        #[arg(long, value_name = "NAME")]
+        chain: String,
+    },
 }
 
 #[derive(Args)]
@@ -198,6 +230,7 @@ fn main() -> ExitCode {
         Command::Deploy { common } => return deploy(common, &mut out),
         Command::Chain(args) => return chain(args),
         Command::Wallet(args) => return wallet(args.clone(), &mut out),
+        Command::Sender(args) => return sender(args, &mut out),
     };
     init_logs(&common.log);
     if !devnet && common.config.is_none() {
@@ -344,6 +377,104 @@ fn wallet(args: manyfold_wallet::WalletArgs, out: &mut manyfold_node::stdout::Us
             ExitCode::FAILURE
         }
     }
+}
+
+/// `manyfold sender status|clear`: reads (and for `clear` writes) the stopped node's
+/// database directly.
+fn sender(args: &SenderArgs, out: &mut manyfold_node::stdout::UserOut) -> ExitCode {
+    init_logs("warn");
+    let base = if args.devnet {
+        NodeConfig::devnet()
+    } else {
+        NodeConfig::default()
+    };
+    let overrides = CliOverrides {
+        data_dir: args.data_dir.clone(),
+        ..CliOverrides::default()
+    };
+    let config = match config::load(base, args.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let lines = match &args.action {
+        SenderAction::Status => manyfold_node::senders::reports(&config).map(status_lines),
+        SenderAction::Clear { chain } => {
+            manyfold_node::senders::clear(&config, chain).map(|cleared| {
+                if cleared.is_empty() {
+                    return vec![format!(
+                        "no sender on `{chain}` is stopped: nothing changed"
+                    )];
+                }
+                cleared
+                    .iter()
+                    .flat_map(|(sender, reason)| {
+                        [
+                            format!("cleared the stop of {sender} on `{chain}`: {reason}"),
+                            format!(
+                                "on the next start {}",
+                                manyfold_node::senders::after_clearing(&reason.kind)
+                            ),
+                        ]
+                    })
+                    .collect()
+            })
+        }
+    };
+    match lines {
+        Ok(lines) => {
+            for line in lines {
+                if let Err(e) = out.line(line) {
+                    eprintln!("error: writing to stdout: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line per sender, then one per open request, indented.
+fn status_lines(reports: Vec<manyfold_node::senders::SenderReport>) -> Vec<String> {
+    if reports.is_empty() {
+        return vec!["no sender has sent anything yet".into()];
+    }
+    let mut lines = Vec::new();
+    for report in reports {
+        let chain = report
+            .chain
+            .unwrap_or_else(|| "(not in the deployment file)".into());
+        let state = match &report.stopped {
+            Some(reason) => format!("STOPPED: {reason}"),
+            None => "running".into(),
+        };
+        lines.push(format!(
+            "{chain} (EVM chain id {}) sender {}: {state}; {} request(s) not final",
+            report.evm_chain_id,
+            report.sender,
+            report.open.len()
+        ));
+        for tx in report.open {
+            let state = match &tx.state {
+                manyfold_sender::TxState::Unconfirmed => "not in a block".to_owned(),
+                manyfold_sender::TxState::Included(i) => {
+                    format!(
+                        "in block {} ({:?}), tx {}",
+                        i.block_number, i.confirmation, i.tx
+                    )
+                }
+                other => format!("{other:?}"),
+            };
+            lines.push(format!("  nonce {} {}: {state}", tx.nonce, tx.label));
+        }
+    }
+    lines
 }
 
 fn chain(args: &ChainArgs) -> ExitCode {

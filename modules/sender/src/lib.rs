@@ -36,5 +36,6 @@ pub use sender::{
 };
 pub use signer::{LocalSigner, SignedTx, SignerError, TxSigner};
 pub use store::{
-    Attempt, Confirmation, Inclusion, SenderStore, StopKind, StopReason, StoredTx, TxState,
+    senders_in, Attempt, Confirmation, Inclusion, SenderStore, StopKind, StopReason, StoredTx,
+    TxState,
 };

@@ -451,17 +451,10 @@ impl DurableSender {
     /// what it cleared. The request that stopped the sender stays reverted (or lost): it is
     /// never sent again, and the requests after it go on.
     pub fn clear_stop(&mut self) -> Result<Option<StopReason>> {
-        let Some(reason) = self.meta.stopped.clone() else {
+        let Some(reason) = self.store.clear_stop()? else {
             return Ok(None);
         };
-        let meta = SenderMeta {
-            stopped: None,
-            ..self.meta.clone()
-        };
-        let mut batch = WriteBatch::new();
-        self.store.put_meta(&mut batch, &meta);
-        self.store.commit(batch)?;
-        self.meta = meta;
+        self.meta.stopped = None;
         // A refused request is tried afresh: its count starts again.
         for entry in self.entries.values_mut() {
             entry.refusals = 0;

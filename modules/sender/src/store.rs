@@ -33,6 +33,55 @@ pub fn namespace(chain_id: u64, sender: Address) -> Namespace {
 
 pub use manyfold_storage::Json;
 
+/// Every sender with rows in `storage`, as (EVM chain id, address), in key order: the
+/// namespaces of the meta and request tables (a sender has request rows from its first
+/// request on, a meta row from its first stop or finality on).
+pub fn senders_in(storage: &dyn Storage) -> Result<Vec<(u64, Address)>> {
+    let mut found = std::collections::BTreeSet::new();
+    for (ns, _) in storage.scan::<Meta>()? {
+        found.insert(split_namespace(&ns));
+    }
+    // A sender's requests may be many: one seek per sender, past its last request.
+    let mut from = [0u8; 28];
+    loop {
+        let next = storage.range::<Requests>((from, 0).., Order::Ascending, Some(1))?;
+        let Some(((ns, _), _)) = next.into_iter().next() else {
+            break;
+        };
+        let (chain_id, sender) = split_namespace(&ns);
+        found.insert((chain_id, sender));
+        // The next namespace: this one plus one, as a 28-byte big-endian number.
+        let mut ns = namespace(chain_id, sender);
+        if !increment(&mut ns) {
+            break;
+        }
+        from = ns;
+    }
+    Ok(found.into_iter().collect())
+}
+
+fn split_namespace(key: &[u8]) -> (u64, Address) {
+    let mut chain_id = [0u8; 8];
+    chain_id.copy_from_slice(&key[..8]);
+    (
+        u64::from_be_bytes(chain_id),
+        Address::from_slice(&key[8..28]),
+    )
+}
+
+/// Adds one to a big-endian number; false when it wraps.
+fn increment(bytes: &mut [u8]) -> bool {
+    for b in bytes.iter_mut().rev() {
+        if *b == u8::MAX {
+            *b = 0;
+        } else {
+            *b += 1;
+            return true;
+        }
+    }
+    false
+}
+
 /// Every request, by nonce.
 pub struct Requests;
 impl Table for Requests {
@@ -310,6 +359,41 @@ impl SenderStore {
             .get::<Meta>(&self.ns)?
             .map(|j| j.0)
             .unwrap_or_default())
+    }
+
+    /// The requests not yet final, in nonce order: unmined, or mined and not yet
+    /// finalized (what an operator looks at on a stopped sender).
+    pub fn open_requests(&self) -> Result<Vec<StoredTx>> {
+        let meta = self.meta()?;
+        Ok(self
+            .requests_from(meta.final_below)?
+            .into_iter()
+            .filter(|tx| match &tx.state {
+                TxState::Unconfirmed => true,
+                TxState::Included(inclusion) => inclusion.confirmation != Confirmation::Finalized,
+                TxState::Reverted(_) | TxState::Lost => false,
+            })
+            .collect())
+    }
+
+    /// Clears the sender's stop in the store, for an operator working on a stopped node
+    /// (`manyfold sender clear`); returns what it cleared. The running sender does the same
+    /// through [`crate::DurableSender::clear_stop`].
+    pub fn clear_stop(&self) -> Result<Option<StopReason>> {
+        let meta = self.meta()?;
+        let Some(reason) = meta.stopped.clone() else {
+            return Ok(None);
+        };
+        let mut batch = WriteBatch::new();
+        self.put_meta(
+            &mut batch,
+            &SenderMeta {
+                stopped: None,
+                ..meta
+            },
+        );
+        self.commit(batch)?;
+        Ok(Some(reason))
     }
 
     pub(crate) fn put_request(&self, batch: &mut WriteBatch, tx: &StoredTx) {

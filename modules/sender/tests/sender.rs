@@ -828,6 +828,10 @@ async fn senders_sharing_a_store_keep_to_their_own_rows() {
     assert_eq!(setup.store().requests_from(0).unwrap().len(), 1);
     assert_eq!(b_store.requests_from(0).unwrap().len(), 2);
     assert_eq!(b_store.request(0).unwrap().unwrap().label, "prove");
+    // An operator lists both senders from the store alone.
+    let mut both = vec![(CHAIN_ID, setup.config.sender), (CHAIN_ID, other_address)];
+    both.sort();
+    assert_eq!(manyfold_sender::senders_in(&*setup.storage).unwrap(), both);
     let senders: Vec<Address> = setup
         .chain
         .accepted()
@@ -1028,9 +1032,26 @@ async fn a_request_the_contract_keeps_refusing_stops_the_sender_unsigned() {
     assert!(reopened
         .enqueue(NewTx::call("execute 7 (chain 0)", CONTRACT, vec![2u8; 4]))
         .is_err());
-    // Once the operator has looked and cleared it, the request (its nonce still free) is
-    // tried afresh: one more refusal does not stop it again at once...
-    reopened.clear_stop().unwrap();
+    // The operator, with the node stopped, finds the request and the stop in the store
+    // and clears it there (`manyfold sender status` / `clear`)...
+    drop(reopened);
+    let store = setup.store();
+    let open: Vec<u64> = store
+        .open_requests()
+        .unwrap()
+        .iter()
+        .map(|t| t.nonce)
+        .collect();
+    assert_eq!(
+        open,
+        vec![0],
+        "the refused request is open; the refused enqueue stored nothing"
+    );
+    assert_eq!(store.clear_stop().unwrap(), Some(reason.clone()));
+    assert_eq!(store.clear_stop().unwrap(), None, "cleared once");
+    // ...and on the next start the request (its nonce still free) is tried afresh: one more
+    // refusal does not stop it again at once...
+    let mut reopened = setup.open().await;
     assert!(reopened.tick().await.unwrap().deferred.is_some());
     // ...and it goes out when the contract accepts it.
     setup.chain.mock.set_estimate_revert(None);
