@@ -73,6 +73,15 @@ enum SenderAction {
         #[arg(long, value_name = "NAME")]
         chain: String,
     },
+    /// Drops the request the contract refused on one chain, and every request after it:
+    /// their nonces go to 0-value transfers to the operator itself, and on the next start
+    /// the settler asks again for what they were (a proof rejected because of a prover
+    /// fault is then submitted again from the proof store).
+    Drop {
+        /// The chain's name, as in the deployment file.
+        #[arg(long, value_name = "NAME")]
+        chain: String,
+    },
 }
 
 #[derive(Args)]
@@ -422,6 +431,21 @@ fn sender(args: &SenderArgs, out: &mut manyfold_node::stdout::UserOut) -> ExitCo
                     .collect()
             })
         }
+        SenderAction::Drop { chain } => {
+            manyfold_node::senders::drop_refused(&config, chain).map(|dropped| {
+                dropped
+                    .iter()
+                    .flat_map(|(sender, requests)| {
+                        requests.iter().map(move |tx| {
+                            format!(
+                                "dropped nonce {} of {sender} on `{chain}`: {}",
+                                tx.nonce, tx.label
+                            )
+                        })
+                    })
+                    .collect()
+            })
+        }
     };
     match lines {
         Ok(lines) => {
@@ -471,7 +495,15 @@ fn status_lines(reports: Vec<manyfold_node::senders::SenderReport>) -> Vec<Strin
                 }
                 other => format!("{other:?}"),
             };
-            lines.push(format!("  nonce {} {}: {state}", tx.nonce, tx.label));
+            let dropped = if tx.dropped {
+                " (dropped: sent as a transfer to itself)"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "  nonce {} {}{dropped}: {state}",
+                tx.nonce, tx.label
+            ));
         }
     }
     lines

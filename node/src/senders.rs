@@ -1,5 +1,5 @@
 //! The operator's view of the durable senders in a stopped node's database: what
-//! `manyfold sender status` prints and what `manyfold sender clear` does.
+//! `manyfold sender status` prints and what `manyfold sender clear` and `drop` do.
 //!
 //! A sender stops for good on a transaction that reverted, a nonce something else used,
 //! or a request the contract keeps refusing (`manyfold_sender::StopKind`); the chain's
@@ -91,19 +91,7 @@ pub fn reports(config: &NodeConfig) -> Result<Vec<SenderReport>, NodeError> {
 /// what it cleared, by sender. A chain with no stopped sender is not an error: nothing
 /// changes and the list is empty.
 pub fn clear(config: &NodeConfig, chain: &str) -> Result<Vec<(Address, StopReason)>, NodeError> {
-    let names = chain_names(&config.deployment_path());
-    let Some(evm_chain_id) = names
-        .iter()
-        .find(|(_, name)| name == chain)
-        .map(|(id, _)| *id)
-    else {
-        let known: Vec<&str> = names.iter().map(|(_, n)| n.as_str()).collect();
-        return Err(NodeError::Config(format!(
-            "no chain `{chain}` in the deployment file {} (it has: {})",
-            config.deployment_path().display(),
-            known.join(", ")
-        )));
-    };
+    let evm_chain_id = chain_id_of(config, chain)?;
     let storage = open_storage(config)?;
     let storage_err = |e: manyfold_sender::SenderError| NodeError::Storage(e.to_string());
     let mut cleared = Vec::new();
@@ -120,6 +108,65 @@ pub fn clear(config: &NodeConfig, chain: &str) -> Result<Vec<(Address, StopReaso
     Ok(cleared)
 }
 
+/// Drops the request the contract refused on chain `chain` and every request after it
+/// (`manyfold sender drop`): each nonce goes to a 0-value transfer to the operator itself,
+/// the stop is cleared, and on the next start the settler asks again for what those
+/// requests were (a proof or execution, a primary commit, a sync hash or confirmation);
+/// a secondary's dropped commit holds that chain instead. Returns the dropped requests by
+/// sender. Refused unless a sender on that chain is stopped on a refusal.
+pub fn drop_refused(
+    config: &NodeConfig,
+    chain: &str,
+) -> Result<Vec<(Address, Vec<StoredTx>)>, NodeError> {
+    let evm_chain_id = chain_id_of(config, chain)?;
+    let storage = open_storage(config)?;
+    let storage_err = |e: manyfold_sender::SenderError| NodeError::Storage(e.to_string());
+    let mut dropped = Vec::new();
+    for (id, sender) in manyfold_sender::senders_in(&*storage).map_err(storage_err)? {
+        let store = SenderStore::new(storage.clone(), id, sender);
+        let refused = matches!(
+            store.meta().map_err(storage_err)?.stopped,
+            Some(StopReason {
+                kind: StopKind::Refused { .. },
+                ..
+            })
+        );
+        if id != evm_chain_id || !refused {
+            continue;
+        }
+        let requests = store
+            .drop_refused()
+            .map_err(|e| NodeError::Config(format!("sender {sender} on `{chain}`: {e}")))?;
+        for tx in &requests {
+            tracing::warn!(%chain, %sender, nonce = tx.nonce, label = %tx.label, "an operator dropped the request");
+        }
+        dropped.push((sender, requests));
+    }
+    if dropped.is_empty() {
+        return Err(NodeError::Config(format!(
+            "no sender on `{chain}` is stopped on a refused request: nothing to drop"
+        )));
+    }
+    Ok(dropped)
+}
+
+/// The EVM chain id of the deployment file's chain `chain`.
+fn chain_id_of(config: &NodeConfig, chain: &str) -> Result<u64, NodeError> {
+    let names = chain_names(&config.deployment_path());
+    names
+        .iter()
+        .find(|(_, name)| name == chain)
+        .map(|(id, _)| *id)
+        .ok_or_else(|| {
+            let known: Vec<&str> = names.iter().map(|(_, n)| n.as_str()).collect();
+            NodeError::Config(format!(
+                "no chain `{chain}` in the deployment file {} (it has: {})",
+                config.deployment_path().display(),
+                known.join(", ")
+            ))
+        })
+}
+
 /// What clearing a stop of this kind leads to once the node starts again: the operator
 /// reads it before deciding.
 pub fn after_clearing(kind: &StopKind) -> &'static str {
@@ -127,7 +174,8 @@ pub fn after_clearing(kind: &StopKind) -> &'static str {
         StopKind::Refused { .. } => {
             "the refused request was never signed: it is estimated again, and sent once the \
              contract accepts it (if the contract still refuses it, the sender stops again \
-             after its refusals)"
+             after its refusals; `manyfold sender drop` gives its nonce up and lets the \
+             settler ask again instead)"
         }
         StopKind::Reverted { .. } => {
             "the reverted transaction is never sent again and the requests after it go on; \

@@ -408,6 +408,7 @@ impl DurableSender {
             value: request.value,
             gas_limit: request.gas_limit,
             state: TxState::Unconfirmed,
+            dropped: false,
         };
         let mut batch = rows(TxId(nonce));
         self.store.put_request(&mut batch, &tx);

@@ -33,6 +33,9 @@ pub fn namespace(chain_id: u64, sender: Address) -> Namespace {
 
 pub use manyfold_storage::Json;
 
+/// The gas of a plain transfer: what a dropped request's filler uses.
+const NO_OP_GAS: u64 = 21_000;
+
 /// Every sender with rows in `storage`, as (EVM chain id, address), in key order: the
 /// namespaces of the meta and request tables (a sender has request rows from its first
 /// request on, a meta row from its first stop or finality on).
@@ -123,6 +126,12 @@ pub struct StoredTx {
     pub gas_limit: Option<u64>,
     /// Where it stands, as last observed.
     pub state: TxState,
+    /// An operator dropped the request before it was ever signed
+    /// ([`SenderStore::drop_refused`]): what is sent at its nonce is a 0-value transfer to
+    /// the sender itself, so the nonce is used and the requests after it go on, and the
+    /// caller asks again for what it wanted. `label` stays the original's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dropped: bool,
 }
 
 /// Where a request stands, as the sender last observed it.
@@ -394,6 +403,68 @@ impl SenderStore {
         );
         self.commit(batch)?;
         Ok(Some(reason))
+    }
+
+    /// Drops the request the contract refused and every request after it, for an operator
+    /// working on a stopped node (`manyfold sender drop`); clears the stop in the same
+    /// durable write and returns the requests as they were. Refused unless the sender is
+    /// stopped on a refusal and none of those requests was ever signed (the sender signs in
+    /// nonce order, and a refused request is never signed, so the ones after it never were
+    /// either; the check guards against a store that says otherwise).
+    ///
+    /// Each keeps its nonce, now a 0-value transfer to the sender itself (21,000 gas), so
+    /// the nonces stay contiguous; whoever asked for them finds them dropped and asks
+    /// again, at new nonces, for what still needs doing. Later requests are dropped too
+    /// because they were asked for behind the refused one and may depend on it: a proof
+    /// of the next range builds on the refused proof's.
+    pub fn drop_refused(&self) -> Result<Vec<StoredTx>> {
+        let meta = self.meta()?;
+        let nonce = match &meta.stopped {
+            Some(StopReason {
+                nonce,
+                kind: StopKind::Refused { .. },
+                ..
+            }) => *nonce,
+            Some(other) => {
+                return Err(crate::SenderError::InvalidRequest(format!(
+                    "only a request the contract refused can be dropped; the sender stopped because {other}"
+                )))
+            }
+            None => {
+                return Err(crate::SenderError::InvalidRequest(
+                    "the sender is not stopped: nothing to drop".into(),
+                ))
+            }
+        };
+        let (_, sender) = split_namespace(&self.ns);
+        let originals = self.requests_from(nonce)?;
+        let mut batch = WriteBatch::new();
+        for tx in &originals {
+            if !self.attempts(tx.nonce)?.is_empty() || tx.state != TxState::Unconfirmed {
+                return Err(crate::SenderError::InvalidRequest(format!(
+                    "request {} (nonce {}) was signed: it cannot be dropped",
+                    tx.label, tx.nonce
+                )));
+            }
+            let filler = StoredTx {
+                to: Some(sender),
+                calldata: Bytes::new(),
+                value: U256::ZERO,
+                gas_limit: Some(NO_OP_GAS),
+                dropped: true,
+                ..tx.clone()
+            };
+            self.put_request(&mut batch, &filler);
+        }
+        self.put_meta(
+            &mut batch,
+            &SenderMeta {
+                stopped: None,
+                ..meta
+            },
+        );
+        self.commit(batch)?;
+        Ok(originals)
     }
 
     pub(crate) fn put_request(&self, batch: &mut WriteBatch, tx: &StoredTx) {

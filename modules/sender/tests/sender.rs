@@ -6,7 +6,7 @@ mod harness;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use alloy_primitives::{Address, Bytes, B256, U256};
+use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
 use harness::{decode, CheckingSigner, FlakyStorage, TestChain};
 use manyfold_chain::{ChainError, ErrorClass, FeeEstimate};
 use manyfold_sender::{
@@ -1113,4 +1113,84 @@ async fn on_a_chain_whose_head_stands_still_refusals_count_once_per_spacing() {
     }
     assert!(stopped, "three refusals, spaced, stop it");
     assert!(setup.chain.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn a_dropped_refused_request_and_those_after_it_use_their_nonces_for_nothing() {
+    let setup = Setup::new();
+    let mut sender = setup.open().await;
+    let refusal = Bytes::from_static(&[0x09, 0xbd, 0xe3, 0x39]);
+    setup.chain.mock.set_estimate_revert(Some(refusal));
+    // A proof the contract refuses, and two requests asked for behind it.
+    sender
+        .enqueue(NewTx::call("prove 7 (chain 0)", CONTRACT, vec![1u8; 4]))
+        .unwrap();
+    sender
+        .enqueue(NewTx::call("prove 9 (chain 0)", CONTRACT, vec![2u8; 4]))
+        .unwrap();
+    sender.enqueue(request("commit 10 (chain 0)", 3)).unwrap();
+    let mut stopped = None;
+    for _ in 0..=setup.config.refusals_before_stop {
+        setup.chain.mock.mine();
+        if let Err(SenderError::Stopped(reason)) = sender.tick().await {
+            stopped = Some(reason);
+            break;
+        }
+    }
+    assert_eq!(stopped.unwrap().nonce, 0);
+    drop(sender);
+
+    // Only a refusal can be dropped, and only while it stops the sender.
+    let store = setup.store();
+    let dropped = store.drop_refused().unwrap();
+    let labels: Vec<&str> = dropped.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "prove 7 (chain 0)",
+            "prove 9 (chain 0)",
+            "commit 10 (chain 0)"
+        ]
+    );
+    assert!(dropped.iter().all(|t| !t.dropped), "returned as they were");
+    assert_eq!(
+        store.meta().unwrap().stopped,
+        None,
+        "the stop is cleared with it"
+    );
+    assert!(matches!(
+        store.drop_refused(),
+        Err(SenderError::InvalidRequest(_))
+    ));
+    for nonce in 0..3 {
+        let tx = store.request(nonce).unwrap().unwrap();
+        assert!(tx.dropped);
+        assert_eq!(
+            (tx.to, tx.calldata.len(), tx.value, tx.gas_limit),
+            (Some(setup.config.sender), 0, U256::ZERO, Some(21_000))
+        );
+    }
+
+    // On the next start the nonces go out as transfers to the sender itself, never
+    // estimated (the contract still refuses), and what is asked for next follows them.
+    let mut sender = setup.open().await;
+    let next = sender.enqueue(request("prove 7 (chain 0)", 4)).unwrap();
+    assert_eq!(next, TxId(3));
+    let mut sent_nonces = Vec::new();
+    for _ in 0..4 {
+        sent_nonces.extend(sent(&sender.tick().await.unwrap().events));
+        setup.chain.mine();
+    }
+    assert_eq!(sent_nonces, vec![0, 1, 2, 3]);
+    for (_, hash) in setup.chain.accepted().iter().take(3) {
+        let raw = (0..3)
+            .flat_map(|n| setup.store().attempts(n).unwrap())
+            .find(|a| a.hash == *hash)
+            .unwrap()
+            .raw;
+        let (_, tx) = decode(&raw);
+        assert_eq!(tx.to, TxKind::Call(setup.config.sender));
+        assert!(tx.input.is_empty());
+        assert_eq!(tx.gas_limit, 21_000);
+    }
 }

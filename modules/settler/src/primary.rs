@@ -97,6 +97,33 @@ fn snapshot(books: &PrimaryBookkeeping) -> PrimarySnapshot {
     )
 }
 
+/// The bookkeeping after the newest block whose commit was asked for, from its snapshot;
+/// `None` before the genesis snapshot is stored.
+fn load_books(
+    records: &Records,
+    config: &PrimaryConfig,
+    chain_name: &str,
+) -> Result<Option<PrimaryBookkeeping>> {
+    let Some(last) = records.last_primary()? else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| SettlerError::Mismatch {
+        chain: chain_name.to_owned(),
+        reason,
+    };
+    let commitment = fr_from_be_bytes(&last.commitment.0)
+        .map_err(|e| corrupt(format!("stored commitment: {e}")))?;
+    let stored = last
+        .stored()
+        .ok_or_else(|| corrupt("the stored primary snapshot is corrupt".into()))?;
+    Ok(Some(PrimaryBookkeeping::resume(
+        config.chain,
+        stored,
+        commitment,
+        last.sync_hashes,
+    )?))
+}
+
 impl PrimarySettler {
     /// Opens the settler over the node's storage, resuming its bookkeeping from the last
     /// block it committed (the genesis when none).
@@ -108,19 +135,8 @@ impl PrimarySettler {
         contract: ContractReader,
         sender: SharedSender,
     ) -> Result<Self> {
-        let books = match records.last_primary()? {
-            Some(last) => {
-                let commitment =
-                    fr_from_be_bytes(&last.commitment.0).map_err(|e| SettlerError::Mismatch {
-                        chain: contract.name.clone(),
-                        reason: format!("stored commitment: {e}"),
-                    })?;
-                let stored = last.stored().ok_or_else(|| SettlerError::Mismatch {
-                    chain: contract.name.clone(),
-                    reason: "the stored primary snapshot is corrupt".into(),
-                })?;
-                PrimaryBookkeeping::resume(config.chain, stored, commitment, last.sync_hashes)?
-            }
+        let books = match load_books(&records, &config, &contract.name)? {
+            Some(books) => books,
             None => {
                 let books = PrimaryBookkeeping::genesis(
                     config.chain,
@@ -180,6 +196,7 @@ impl PrimarySettler {
     /// committed that the node did not ask for, and the newest committed one is the one the
     /// node computed. Anything else is another operator or the wrong deployment.
     async fn reconcile(&mut self) -> Result<()> {
+        self.forget_dropped().await?;
         let at = self.contract.latest_block().await?;
         let committed = self
             .contract
@@ -207,6 +224,47 @@ impl PrimarySettler {
         tracing::info!(chain = %self.contract.name, committed, asked = self.committed(), "primary reconciled with its contract");
         self.reconciled = true;
         Ok(())
+    }
+
+    /// Forgets what an operator dropped (`manyfold sender drop`) so that it is asked for
+    /// again: proofs and executions by their records alone; commits with the snapshots
+    /// they left, in the same write, so that the books go back to the newest commit still
+    /// asked for (a crash in between can never leave a snapshot without its commit).
+    async fn forget_dropped(&mut self) -> Result<()> {
+        let chain = self.config.chain;
+        for action in [Action::Execute, Action::Prove] {
+            self.sender
+                .forget_dropped(&self.records, chain, action)
+                .await?;
+        }
+        let commits = self
+            .sender
+            .dropped_newest(&self.records, chain, Action::Commit)
+            .await?;
+        let Some(&first) = commits.last() else {
+            return Ok(());
+        };
+        let mut batch = WriteBatch::new();
+        for block in &commits {
+            self.records
+                .delete_action(&mut batch, chain, Action::Commit, *block);
+            self.records.delete_primary(&mut batch, *block);
+        }
+        self.records.storage().commit(batch)?;
+        self.books = load_books(&self.records, &self.config, &self.contract.name)?
+            .ok_or_else(|| self.mismatch("no primary snapshot after forgetting dropped commits"))?;
+        tracing::warn!(
+            chain = %self.contract.name, first, last = commits[0],
+            "an operator dropped these commits: asking for them again"
+        );
+        Ok(())
+    }
+
+    fn mismatch(&self, reason: &str) -> SettlerError {
+        SettlerError::Mismatch {
+            chain: self.contract.name.clone(),
+            reason: reason.to_owned(),
+        }
     }
 
     /// Commits the sealed blocks not asked for yet, up to `max_commits_per_step` of them

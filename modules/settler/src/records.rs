@@ -212,6 +212,18 @@ impl Records {
         batch.put::<Actions>(&(chain.get(), (action.code(), block)), &id.0);
     }
 
+    /// Adds the deletion of an action's record to `batch`: the action is asked for again
+    /// (its request was dropped by an operator, see [`crate::SharedSender::dropped_newest`]).
+    pub fn delete_action(
+        &self,
+        batch: &mut WriteBatch,
+        chain: ChainId,
+        action: Action,
+        block: u32,
+    ) {
+        batch.delete::<Actions>(&(chain.get(), (action.code(), block)));
+    }
+
     /// The request of an action, if it was asked for.
     pub fn action(&self, chain: ChainId, action: Action, block: u32) -> Result<Option<TxId>> {
         Ok(self
@@ -227,6 +239,24 @@ impl Records {
         Ok(self
             .storage
             .range::<Actions>((c, (a, 0))..=(c, (a, u32::MAX)), Order::Descending, Some(1))?
+            .into_iter()
+            .next()
+            .map(|((_, (_, block)), nonce)| (block, TxId(nonce))))
+    }
+
+    /// The highest block below `below` of an action asked for on `chain`, with its
+    /// request.
+    pub fn last_action_below(
+        &self,
+        chain: ChainId,
+        action: Action,
+        below: u32,
+    ) -> Result<Option<(u32, TxId)>> {
+        let c = chain.get();
+        let a = action.code();
+        Ok(self
+            .storage
+            .range::<Actions>((c, (a, 0))..(c, (a, below)), Order::Descending, Some(1))?
             .into_iter()
             .next()
             .map(|((_, (_, block)), nonce)| (block, TxId(nonce))))
@@ -275,6 +305,12 @@ impl Records {
     /// Adds the primary's snapshot after `block` to `batch`.
     pub fn put_primary(&self, batch: &mut WriteBatch, block: u32, snapshot: PrimarySnapshot) {
         batch.put::<PrimaryBlocks>(&block, &Json(snapshot));
+    }
+
+    /// Adds the deletion of the primary's snapshot after `block` to `batch` (its commit
+    /// was dropped and is asked for again).
+    pub fn delete_primary(&self, batch: &mut WriteBatch, block: u32) {
+        batch.delete::<PrimaryBlocks>(&block);
     }
 
     /// The primary's snapshot after `block`.
@@ -423,6 +459,27 @@ mod tests {
                 .actions_between(chain(0), Action::Prove, 0, 8)
                 .unwrap(),
             vec![3, 8]
+        );
+        // Walking down from the newest, as forgetting dropped requests does.
+        assert_eq!(
+            records
+                .last_action_below(chain(0), Action::Prove, 8)
+                .unwrap(),
+            Some((3, TxId(10)))
+        );
+        assert_eq!(
+            records
+                .last_action_below(chain(0), Action::Prove, 3)
+                .unwrap(),
+            None
+        );
+        let mut batch = WriteBatch::new();
+        records.delete_action(&mut batch, chain(0), Action::Prove, 8);
+        records.storage().commit(batch).unwrap();
+        assert_eq!(
+            records.last_action(chain(0), Action::Prove).unwrap(),
+            Some((3, TxId(10))),
+            "a forgotten action is asked for again from the one before"
         );
     }
 }

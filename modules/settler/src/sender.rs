@@ -86,6 +86,64 @@ impl SharedSender {
         }))
     }
 
+    /// Whether an operator dropped request `id` (`manyfold sender drop`): its nonce went
+    /// to a transfer to the sender itself, and the action must be asked for again.
+    pub async fn dropped(&self, id: TxId) -> Result<bool> {
+        let view = self
+            .inner
+            .lock()
+            .await
+            .request(id)
+            .map_err(|e| self.err(e))?;
+        Ok(view.is_some_and(|v| v.tx.dropped))
+    }
+
+    /// The blocks of the newest `action` records on `chain` whose requests (through this
+    /// sender) an operator dropped, newest first. A drop takes a request and every one
+    /// after it, and each kind of action is asked for in block order, so the dropped ones
+    /// are the newest of their kind: the search stops at the first that was not dropped.
+    pub async fn dropped_newest(
+        &self,
+        records: &Records,
+        chain: ChainId,
+        action: Action,
+    ) -> Result<Vec<u32>> {
+        let mut blocks = Vec::new();
+        let mut below = u32::MAX;
+        while let Some((block, id)) = records.last_action_below(chain, action, below)? {
+            if !self.dropped(id).await? {
+                break;
+            }
+            blocks.push(block);
+            below = block;
+        }
+        Ok(blocks)
+    }
+
+    /// Forgets the `action` records on `chain` whose requests were dropped, so that the
+    /// planners, which go on from the newest record of each kind, ask for them again.
+    /// Returns the blocks forgotten.
+    pub async fn forget_dropped(
+        &self,
+        records: &Records,
+        chain: ChainId,
+        action: Action,
+    ) -> Result<Vec<u32>> {
+        let blocks = self.dropped_newest(records, chain, action).await?;
+        if !blocks.is_empty() {
+            let mut batch = WriteBatch::new();
+            for block in &blocks {
+                records.delete_action(&mut batch, chain, action, *block);
+            }
+            records.storage().commit(batch)?;
+            tracing::warn!(
+                chain = %self.chain, ?action, first = blocks.last(), last = blocks.first(),
+                "an operator dropped these requests: asking for them again"
+            );
+        }
+        Ok(blocks)
+    }
+
     /// Runs one tick of the sender: what its driver actor calls on a timer.
     pub async fn tick(&self) -> Result<manyfold_sender::TickReport> {
         self.inner

@@ -169,6 +169,7 @@ impl SyncSettler {
     /// Checks once after opening that the contract holds no block the node did not ask
     /// for, and that its newest is the one the node computed.
     async fn reconcile(&mut self) -> Result<()> {
+        self.forget_dropped().await?;
         let at = self.chains.secondary.latest_block().await?;
         let committed: u32 = self
             .chains
@@ -178,6 +179,36 @@ impl SyncSettler {
         self.verify_newest(committed, at).await?;
         tracing::info!(chain = %self.name(), committed, "secondary reconciled with its contract");
         self.reconciled = true;
+        Ok(())
+    }
+
+    /// Forgets what an operator dropped (`manyfold sender drop`) so that it is asked for
+    /// again: sync hash deliveries (through the primary's sender), confirmations, marks
+    /// and executions, by their records alone. A dropped commit here is refused: the
+    /// books, cursor and stored blocks of a secondary's commits are not rolled back.
+    async fn forget_dropped(&mut self) -> Result<()> {
+        let chain = self.config.chain;
+        self.chains
+            .primary_sender
+            .forget_dropped(&self.records, chain, Action::SyncHash)
+            .await?;
+        for action in [Action::Execute, Action::Mark, Action::Confirm] {
+            self.chains
+                .sender
+                .forget_dropped(&self.records, chain, action)
+                .await?;
+        }
+        let commits = self
+            .chains
+            .sender
+            .dropped_newest(&self.records, chain, Action::Commit)
+            .await?;
+        if let Some(first) = commits.last() {
+            return Err(self.mismatch(format!(
+                "the commit of block {first} was dropped by an operator; the node does not ask \
+                 again for a secondary's commits"
+            )));
+        }
         Ok(())
     }
 
