@@ -5,102 +5,10 @@
 
 mod walkthrough;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use manyfold_chain_conformance::anvil::free_port;
-use walkthrough::Setup;
-
-/// Starts the devnet on free ports; returns it with its welcome, line by line.
-fn start_devnet(dir: &Path) -> (Setup, Vec<String>) {
-    let ports = (free_port(), [free_port(), free_port(), free_port()]);
-    spawn_devnet(dir, ports, &[])
-}
-
-/// Starts (or restarts) the devnet in `dir` with the node's and the chains' ports.
-/// `env`: more settings (`MANYFOLD_...` variables).
-fn spawn_devnet(
-    dir: &Path,
-    (node_port, chain_ports): (u16, [u16; 3]),
-    env: &[(&str, &str)],
-) -> (Setup, Vec<String>) {
-    // The parameters every test shares (set up once for three chains, cached under cargo's
-    // target tmp dir): the devnet loads them instead of setting them up.
-    let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manyfold-prover-devnet");
-    let _ = manyfold_prover::testing::devnet_params(&shared, 3);
-    let data = dir.join("devnet");
-    if !data.exists() {
-        std::fs::create_dir_all(&data).unwrap();
-        std::os::unix::fs::symlink(shared.join("ptau"), data.join("insecure-ptau")).unwrap();
-    }
-    let chains: Vec<(String, u16)> = ["primary", "alpha", "beta"]
-        .into_iter()
-        .zip(chain_ports)
-        .map(|(name, port)| (name.to_owned(), port))
-        .collect();
-    // Each start logs to a file of its own (a restart's log beside the first).
-    let mut log = dir.join("devnet.log");
-    let mut n = 1;
-    while log.exists() {
-        n += 1;
-        log = dir.join(format!("devnet-{n}.log"));
-    }
-    let mut command = Command::new(env!("CARGO_BIN_EXE_manyfold"));
-    command
-        .args(["devnet", "--log", "info", "--data-dir"])
-        .arg(&data)
-        .args(["--rpc-addr", &format!("127.0.0.1:{node_port}")])
-        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
-        .env("MANYFOLD_PROVER__PARAMS_DIR", shared.join("params"))
-        .env("MANYFOLD_BLOCK__MAX_BLOCK_TIME_MS", "300")
-        .envs(env.iter().copied());
-    for (name, port) in &chains {
-        command.env(
-            format!("MANYFOLD_CHAINS__{}__RPC", name.to_uppercase()),
-            format!("127.0.0.1:{port}"),
-        );
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    // The welcome is the devnet's only output: read it up to its last line.
-    let mut welcome = Vec::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("the devnet exited before its welcome:\n{text}");
-        }
-        let line = line.trim_end().to_owned();
-        let last = line.starts_with("Ctrl-C");
-        welcome.push(line);
-        if last {
-            break;
-        }
-    }
-    // Anything more on stdout (a dependency's stray output) fails the test at the end.
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
-        assert!(rest.is_empty(), "stray stdout after the welcome: {rest:?}");
-    });
-    let setup = Setup {
-        children: vec![child],
-        node: format!("http://127.0.0.1:{node_port}"),
-        chains: chains
-            .into_iter()
-            .map(|(name, port)| (name, format!("http://127.0.0.1:{port}")))
-            .collect(),
-        external: Vec::new(),
-        log,
-    };
-    (setup, welcome)
-}
+use walkthrough::devnet::{spawn_devnet, start_devnet};
 
 #[test]
 fn funds_deposited_on_one_chain_are_withdrawn_on_another() {
@@ -269,9 +177,10 @@ fn killed_at_every_point_it_resumes_and_lands_each_block_once() {
 /// A prover that hands out a forged proof (`dev.tamper_proofs` flips a byte of each proof
 /// as it is submitted): the primary refuses it, the node holds the primary with
 /// `proof_rejected` (over RPC and in its log) and sends it no more, and no chain executes
-/// anything.
+/// anything; until the operator, with `manyfold sender`, drops the refused request and
+/// restarts without the fault, and everything settles once.
 #[test]
-fn a_forged_proof_is_refused_held_and_never_resubmitted() {
+fn a_forged_proof_is_refused_and_held_until_the_operator_drops_it() {
     let dir = tempfile::tempdir().unwrap();
     let ports = (free_port(), [free_port(), free_port(), free_port()]);
     let (devnet, welcome) = spawn_devnet(
@@ -313,4 +222,82 @@ fn a_forged_proof_is_refused_held_and_never_resubmitted() {
         "the forged proof is asked for once, never again"
     );
     assert_eq!(held()["reason"], "proof_rejected", "still held");
+
+    // The operator looks, with the node stopped: `manyfold sender status` shows the
+    // primary's sender stopped on the refused proof. Clearing would only try the same bytes
+    // again, so the operator drops it (and what was asked for behind it) and restarts
+    // without the fault: the settler asks again, the proof from the proof store lands, and
+    // every chain executes, each block in one transaction of each kind.
+    drop(devnet);
+    let data = dir.path().join("devnet");
+    let sender = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_manyfold"))
+            .arg("sender")
+            .args(args)
+            .args(["--devnet", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let primary_line = |status: &str| -> String {
+        status
+            .lines()
+            .find(|l| l.starts_with("primary "))
+            .unwrap_or_else(|| panic!("no primary sender in:\n{status}"))
+            .to_owned()
+    };
+    let (ok, status, err) = sender(&["status"]);
+    assert!(ok, "{err}");
+    let line = primary_line(&status);
+    assert!(
+        line.contains("STOPPED") && line.contains("refused by the contract"),
+        "{status}"
+    );
+    assert!(
+        status.contains(": not in a block"),
+        "the refused proof is listed: {status}"
+    );
+    for (chain, why) in [("gamma", "no chain `gamma`"), ("alpha", "nothing to drop")] {
+        let (ok, out, err) = sender(&["drop", "--chain", chain]);
+        assert!(!ok && out.is_empty() && err.contains(why), "{chain}: {err}");
+    }
+    let (ok, dropped, err) = sender(&["drop", "--chain", "primary"]);
+    assert!(ok, "{err}");
+    assert!(
+        dropped
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(": prove ")),
+        "the refused proof is dropped first: {dropped}"
+    );
+    let (_, status, _) = sender(&["status"]);
+    assert!(primary_line(&status).contains("running"), "{status}");
+
+    let (devnet, _) = spawn_devnet(dir.path(), ports, &[]);
+    walkthrough::wait_until(
+        "every chain executes after the drop",
+        Duration::from_secs(300),
+        || {
+            let executed =
+                |name: &str, contract: &str| !devnet.ledger(name, contract).executes.is_empty();
+            executed("primary", &primary) && executed("beta", &beta)
+        },
+    );
+    let (committed, executed) = walkthrough::assert_settled_once(
+        &devnet,
+        &[("primary", &primary), ("alpha", &alpha), ("beta", &beta)],
+        usize::MAX,
+    );
+    assert!(
+        executed >= 1 && executed <= committed,
+        "{committed} {executed}"
+    );
+    let log = devnet.log_text();
+    assert!(
+        log.contains("an operator dropped these requests: asking for them again"),
+        "{log}"
+    );
+    assert!(!log.contains("submitting a forged proof"));
 }

@@ -164,6 +164,7 @@ pub(crate) fn start(
         ],
         external: vec!["alpha".into(), "beta".into()],
         log,
+        metrics: None,
     };
     super::wait_until("the node", Duration::from_secs(120), || {
         setup.wallet(&["--dev", "0", "balance"]).is_ok()

@@ -7,6 +7,7 @@
 // Shared by several test binaries, each of which uses a part.
 #![allow(dead_code)]
 
+pub(crate) mod devnet;
 pub(crate) mod ledger;
 pub(crate) mod mixed;
 pub(crate) mod proxy;
@@ -29,6 +30,8 @@ pub(crate) struct Setup {
     pub(crate) external: Vec<String>,
     /// The node's log, shown when a wallet command fails.
     pub(crate) log: PathBuf,
+    /// The node's Prometheus endpoint (host:port), where it serves one.
+    pub(crate) metrics: Option<String>,
 }
 
 impl Drop for Setup {
@@ -78,6 +81,28 @@ impl Setup {
             .unwrap()
             .block_on(client.request::<Value, _>(method, array))
             .unwrap()
+    }
+
+    /// The value of the metric `series` (its name with labels, as the text format writes
+    /// it) on the node's Prometheus endpoint now; `None` while the node has not set it.
+    pub(crate) fn metric(&self, series: &str) -> Option<f64> {
+        use std::io::{Read, Write};
+        let addr = self
+            .metrics
+            .as_ref()
+            .expect("a node with a metrics endpoint");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
     }
 
     /// The node's log so far.
