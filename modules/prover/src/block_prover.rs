@@ -78,14 +78,19 @@ impl BlockProver {
                 replica.apply(&op).map_err(|_| ProverError::Mismatch(n))?;
             }
         }
-        let block = blocks
-            .block(last_proven)
-            .map_err(storage_err)?
-            .ok_or(ProverError::Mismatch(last_proven))?;
-        if block.state_root != fr_to_b256(&replica.root()) {
-            return Err(ProverError::Mismatch(last_proven));
-        }
-        let commitment = fr_from_be_bytes(&block.pubdata_commitment.0).map_err(storage_err)?;
+        let commitment = match blocks.block(last_proven).map_err(storage_err)? {
+            Some(block) => {
+                if block.state_root != fr_to_b256(&replica.root()) {
+                    return Err(ProverError::Mismatch(last_proven));
+                }
+                fr_from_be_bytes(&block.pubdata_commitment.0).map_err(storage_err)?
+            }
+            // On a fresh store the block builder writes the genesis block as it starts,
+            // which may be after the prover opens. The genesis is the empty state with a
+            // zero commitment: what the replica already is, and what the builder writes.
+            None if last_proven == 0 => Fr::from(0u64),
+            None => return Err(ProverError::Mismatch(last_proven)),
+        };
         Ok(Self {
             params,
             blocks,

@@ -443,3 +443,75 @@ fn a_panic_while_proving_is_caught_and_proving_resumes() {
         .unwrap();
     }
 }
+
+/// On a fresh store the node starts the prover beside the block builder, which writes the
+/// genesis block as it starts: a prover that opens first waits for blocks without an
+/// error (it once failed "block 0 does not reproduce its state root" until the genesis
+/// appeared), then proves the first block against the genesis the builder wrote.
+#[test]
+fn a_prover_opened_before_the_genesis_block_waits_and_proves_from_it() {
+    let devnet = devnet();
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+    let status = actix_rt::System::new().block_on(async {
+        let (_events, receiver) = tokio::sync::broadcast::channel::<NewBlock>(4);
+        let config = ProverConfig {
+            enabled: true,
+            max_blocks_per_proof: 1,
+            ..ProverConfig::default()
+        };
+        let prover = ProverActor::new(
+            config,
+            storage.clone(),
+            devnet.params_dir.clone(),
+            devnet.ptau.clone(),
+            devnet.chains.clone(),
+            receiver,
+        )
+        .start_actor(Duration::from_secs(5));
+        let wait_for = |what: &'static str, done: fn(&manyfold_prover::ProverStatus) -> bool| {
+            let prover = prover.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(300);
+                loop {
+                    let status = prover.status().await.unwrap();
+                    if done(&status) {
+                        return status;
+                    }
+                    assert!(Instant::now() < deadline, "{what}: {status:?}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        let ready = wait_for("ready on an empty store", |s| s.ready).await;
+        assert_eq!(ready.failing_block, None);
+        assert_eq!(ready.last_proven, 0);
+
+        let state = Arc::new(RwLock::new(L2State::new(devnet.chains.clone())));
+        let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
+        let op = Scenario::new(1, 1, 1)
+            .op(
+                &state.read().unwrap(),
+                Action::Deposit {
+                    user: 0,
+                    chain: 0,
+                    token: 0,
+                    amount: 10,
+                },
+            )
+            .unwrap();
+        let candidate = Candidate {
+            seq: 0,
+            op,
+            tx_hash: None,
+            priority: None,
+        };
+        builder.seal(&[candidate], 1).unwrap().unwrap();
+        let status = wait_for("block 1 proven", |s| s.last_proven >= 1).await;
+        prover.stop().await;
+        status
+    });
+    assert_eq!(status.failing_block, None);
+    assert_eq!(status.panics, 0);
+    let proof = ProofStore::new(storage).proof_covering(1).unwrap().unwrap();
+    assert_eq!((proof.from_block, proof.to_block), (1, 1));
+}
