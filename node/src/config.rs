@@ -79,6 +79,11 @@ pub struct DevConfig {
     /// it and the node must hold, not resend). Only with `keys_from_mnemonic` (a devnet).
     #[serde(default)]
     pub tamper_proofs: bool,
+    /// Fault injection for tests: makes every secondary commit the node asks for one the
+    /// contract refuses (the block it builds on misstated), playing a commit the operator
+    /// cannot land on a secondary. Only with `keys_from_mnemonic` (a devnet).
+    #[serde(default)]
+    pub tamper_secondary_commits: bool,
 }
 
 impl Default for NodeConfig {
@@ -211,6 +216,7 @@ impl NodeConfig {
                 allow_priority_injection: false,
                 keys_from_mnemonic: true,
                 tamper_proofs: false,
+                tamper_secondary_commits: false,
             },
             prover: ProverConfig {
                 enabled: true,
@@ -317,9 +323,11 @@ impl NodeConfig {
                 "mempool.max_txs and mempool.max_txs_per_account must be at least 1".into(),
             );
         }
-        if self.dev.tamper_proofs && !self.dev.keys_from_mnemonic {
+        if (self.dev.tamper_proofs || self.dev.tamper_secondary_commits)
+            && !self.dev.keys_from_mnemonic
+        {
             return bad(
-                "dev.tamper_proofs is fault injection for tests: only on a devnet (dev.keys_from_mnemonic)".into(),
+                "dev.tamper_proofs and dev.tamper_secondary_commits are fault injection for tests: only on a devnet (dev.keys_from_mnemonic)".into(),
             );
         }
         if !self.chain_specs()?.is_empty() && self.dev.allow_priority_injection {

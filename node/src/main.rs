@@ -75,8 +75,9 @@ enum SenderAction {
     },
     /// Drops the request the contract refused on one chain, and every request after it:
     /// their nonces go to 0-value transfers to the operator itself, and on the next start
-    /// the settler asks again for what they were (a proof rejected because of a prover
-    /// fault is then submitted again from the proof store).
+    /// the node asks again for what they were. A refused proof is then submitted again
+    /// from the proof store: accepted if it was corrupted on its way, refused again if
+    /// the stored proof itself is bad. A node older than this command ignores a drop.
     Drop {
         /// The chain's name, as in the deployment file.
         #[arg(long, value_name = "NAME")]

@@ -51,22 +51,25 @@ fn open_storage(config: &NodeConfig) -> Result<Arc<dyn Storage>, NodeError> {
     Ok(Arc::new(storage))
 }
 
-/// The chain names of the deployment file, by EVM chain id (empty without one).
-fn chain_names(path: &Path) -> Vec<(u64, String)> {
-    Deployment::read(path)
-        .map(|d| {
-            d.chains
-                .into_iter()
-                .map(|(name, chain)| (chain.evm_chain_id, name))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The chain names of the deployment file, by EVM chain id (empty when there is none;
+/// an error when it is there and cannot be read).
+fn chain_names(path: &Path) -> Result<Vec<(u64, String)>, NodeError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let deployment = Deployment::read(path)
+        .map_err(|e| NodeError::Config(format!("the deployment file {}: {e}", path.display())))?;
+    Ok(deployment
+        .chains
+        .into_iter()
+        .map(|(name, chain)| (chain.evm_chain_id, name))
+        .collect())
 }
 
 /// Every sender in the node's database, with its stop and its open requests.
 pub fn reports(config: &NodeConfig) -> Result<Vec<SenderReport>, NodeError> {
     let storage = open_storage(config)?;
-    let names = chain_names(&config.deployment_path());
+    let names = chain_names(&config.deployment_path())?;
     let storage_err = |e: manyfold_sender::SenderError| NodeError::Storage(e.to_string());
     manyfold_sender::senders_in(&*storage)
         .map_err(storage_err)?
@@ -110,10 +113,10 @@ pub fn clear(config: &NodeConfig, chain: &str) -> Result<Vec<(Address, StopReaso
 
 /// Drops the request the contract refused on chain `chain` and every request after it
 /// (`manyfold sender drop`): each nonce goes to a 0-value transfer to the operator itself,
-/// the stop is cleared, and on the next start the settler asks again for what those
-/// requests were (a proof or execution, a primary commit, a sync hash or confirmation);
-/// a secondary's dropped commit holds that chain instead. Returns the dropped requests by
-/// sender. Refused unless a sender on that chain is stopped on a refusal.
+/// the stop is cleared, and on the next start the settlement actors ask again for what
+/// those requests were (commits, proofs, sync hashes, confirmations, marks, executions).
+/// Returns the dropped requests by sender. Refused unless a sender on that chain is
+/// stopped on a refusal.
 pub fn drop_refused(
     config: &NodeConfig,
     chain: &str,
@@ -122,17 +125,22 @@ pub fn drop_refused(
     let storage = open_storage(config)?;
     let storage_err = |e: manyfold_sender::SenderError| NodeError::Storage(e.to_string());
     let mut dropped = Vec::new();
+    let mut other_stops = Vec::new();
     for (id, sender) in manyfold_sender::senders_in(&*storage).map_err(storage_err)? {
+        if id != evm_chain_id {
+            continue;
+        }
         let store = SenderStore::new(storage.clone(), id, sender);
-        let refused = matches!(
-            store.meta().map_err(storage_err)?.stopped,
+        match store.meta().map_err(storage_err)?.stopped {
             Some(StopReason {
                 kind: StopKind::Refused { .. },
                 ..
-            })
-        );
-        if id != evm_chain_id || !refused {
-            continue;
+            }) => {}
+            Some(other) => {
+                other_stops.push(format!("{sender} stopped because {other}"));
+                continue;
+            }
+            None => continue,
         }
         let requests = store
             .drop_refused()
@@ -143,8 +151,16 @@ pub fn drop_refused(
         dropped.push((sender, requests));
     }
     if dropped.is_empty() {
+        let others = if other_stops.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({}; `manyfold sender clear` is for that)",
+                other_stops.join("; ")
+            )
+        };
         return Err(NodeError::Config(format!(
-            "no sender on `{chain}` is stopped on a refused request: nothing to drop"
+            "no sender on `{chain}` is stopped on a refused request: nothing to drop{others}"
         )));
     }
     Ok(dropped)
@@ -152,7 +168,7 @@ pub fn drop_refused(
 
 /// The EVM chain id of the deployment file's chain `chain`.
 fn chain_id_of(config: &NodeConfig, chain: &str) -> Result<u64, NodeError> {
-    let names = chain_names(&config.deployment_path());
+    let names = chain_names(&config.deployment_path())?;
     names
         .iter()
         .find(|(_, name)| name == chain)
@@ -181,7 +197,7 @@ pub fn after_clearing(kind: &StopKind) -> &'static str {
             "the reverted transaction is never sent again and the requests after it go on; \
              the settler does not ask again for the action that reverted, so the contract \
              must already reflect it (check with `cast`) or that chain's settlement holds \
-             again"
+             again, and the node records no later stage of that chain over RPC"
         }
         StopKind::NonceUsedElsewhere => {
             "the request whose nonce another signer used is never sent; the requests after \

@@ -421,6 +421,7 @@ pub async fn start(inputs: SettlementInputs<'_>) -> Result<Settlement, NodeError
                 max_blocks_per_step: s.max_commits_per_step.max(1).saturating_mul(16),
                 max_blocks_per_commit: s.max_commits_per_step,
                 max_blocks_per_execute: s.max_blocks_per_execute,
+                tamper_commits: config.dev.tamper_secondary_commits,
             },
             records.clone(),
             block_source.clone(),

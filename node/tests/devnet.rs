@@ -178,7 +178,8 @@ fn killed_at_every_point_it_resumes_and_lands_each_block_once() {
 /// as it is submitted): the primary refuses it, the node holds the primary with
 /// `proof_rejected` (over RPC and in its log) and sends it no more, and no chain executes
 /// anything; until the operator, with `manyfold sender`, drops the refused request and
-/// restarts without the fault, and everything settles once.
+/// restarts without the fault, and everything settles once. Then the same for a commit
+/// that a secondary refuses (`dev.tamper_secondary_commits`).
 #[test]
 fn a_forged_proof_is_refused_and_held_until_the_operator_drops_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -300,4 +301,61 @@ fn a_forged_proof_is_refused_and_held_until_the_operator_drops_it() {
         "{log}"
     );
     assert!(!log.contains("submitting a forged proof"));
+
+    // The same on a secondary, where a drop takes commits back: a commit to beta that the
+    // contract refuses stops beta's sender and holds beta, while nothing past it executes
+    // anywhere; dropped, the node's books for beta go back to the last commit still asked
+    // for, the commit is asked for again and lands, and everything settles once.
+    drop(devnet);
+    let (devnet, _) = spawn_devnet(
+        dir.path(),
+        ports,
+        &[("MANYFOLD_DEV__TAMPER_SECONDARY_COMMITS", "true")],
+    );
+    devnet.ok(&[
+        "--dev", "2", "deposit", "--chain", "beta", "--token", "0", "--amount", "1",
+    ]);
+    let beta_held = r#"manyfold_settlement_held{chain="beta",reason="transaction_reverted"}"#;
+    walkthrough::wait_until(
+        "beta held for its refused commit",
+        Duration::from_secs(300),
+        || devnet.metric(beta_held) == Some(1.0),
+    );
+    let executed_before = devnet.ledger("primary", &primary).executes.len();
+    drop(devnet);
+    let (ok, status, err) = sender(&["status"]);
+    assert!(ok, "{err}");
+    let beta_line = status
+        .lines()
+        .find(|l| l.starts_with("beta "))
+        .unwrap_or_else(|| panic!("no beta sender in:\n{status}"));
+    assert!(beta_line.contains("STOPPED"), "{status}");
+    let (ok, dropped, err) = sender(&["drop", "--chain", "beta"]);
+    assert!(ok, "{err}");
+    assert!(
+        dropped
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(": commit ")),
+        "the refused commit is dropped: {dropped}"
+    );
+    let (devnet, _) = spawn_devnet(dir.path(), ports, &[]);
+    walkthrough::wait_until(
+        "the deposit's block executed on beta after the drop",
+        Duration::from_secs(300),
+        || {
+            let beta_ledger = devnet.ledger("beta", &beta);
+            beta_ledger.commits.last().map(|(block, _)| block)
+                == beta_ledger.executes.last().map(|(block, _)| block)
+                && devnet.ledger("primary", &primary).executes.len() > executed_before
+        },
+    );
+    walkthrough::assert_settled_once(
+        &devnet,
+        &[("primary", &primary), ("alpha", &alpha), ("beta", &beta)],
+        usize::MAX,
+    );
+    assert!(devnet
+        .log_text()
+        .contains("an operator dropped these commits: asking for them again"));
 }

@@ -37,5 +37,5 @@ pub use sender::{
 pub use signer::{LocalSigner, SignedTx, SignerError, TxSigner};
 pub use store::{
     senders_in, Attempt, Confirmation, Inclusion, SenderStore, StopKind, StopReason, StoredTx,
-    TxState,
+    TxState, DROPPED_LABEL_PREFIX,
 };

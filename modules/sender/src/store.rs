@@ -33,8 +33,8 @@ pub fn namespace(chain_id: u64, sender: Address) -> Namespace {
 
 pub use manyfold_storage::Json;
 
-/// The gas of a plain transfer: what a dropped request's filler uses.
-const NO_OP_GAS: u64 = 21_000;
+/// What a dropped request's label starts with; the original label follows.
+pub const DROPPED_LABEL_PREFIX: &str = "dropped: ";
 
 /// Every sender with rows in `storage`, as (EVM chain id, address), in key order: the
 /// namespaces of the meta and request tables (a sender has request rows from its first
@@ -129,7 +129,8 @@ pub struct StoredTx {
     /// An operator dropped the request before it was ever signed
     /// ([`SenderStore::drop_refused`]): what is sent at its nonce is a 0-value transfer to
     /// the sender itself, so the nonce is used and the requests after it go on, and the
-    /// caller asks again for what it wanted. `label` stays the original's.
+    /// caller asks again for what it wanted. `label` is then the original's after
+    /// [`DROPPED_LABEL_PREFIX`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dropped: bool,
 }
@@ -412,8 +413,8 @@ impl SenderStore {
     /// nonce order, and a refused request is never signed, so the ones after it never were
     /// either; the check guards against a store that says otherwise).
     ///
-    /// Each keeps its nonce, now a 0-value transfer to the sender itself (21,000 gas), so
-    /// the nonces stay contiguous; whoever asked for them finds them dropped and asks
+    /// Each keeps its nonce, now a 0-value transfer to the sender itself labelled
+    /// [`DROPPED_LABEL_PREFIX`] and the original label, so the nonces stay contiguous; whoever asked for them finds them dropped and asks
     /// again, at new nonces, for what still needs doing. Later requests are dropped too
     /// because they were asked for behind the refused one and may depend on it: a proof
     /// of the next range builds on the refused proof's.
@@ -446,11 +447,14 @@ impl SenderStore {
                     tx.label, tx.nonce
                 )));
             }
+            // Its gas is estimated like any call's: a plain transfer's 21,000 is too little
+            // on chains that charge for L1 data in the gas limit.
             let filler = StoredTx {
+                label: format!("{DROPPED_LABEL_PREFIX}{}", tx.label),
                 to: Some(sender),
                 calldata: Bytes::new(),
                 value: U256::ZERO,
-                gas_limit: Some(NO_OP_GAS),
+                gas_limit: None,
                 dropped: true,
                 ..tx.clone()
             };

@@ -1162,17 +1162,21 @@ async fn a_dropped_refused_request_and_those_after_it_use_their_nonces_for_nothi
         store.drop_refused(),
         Err(SenderError::InvalidRequest(_))
     ));
-    for nonce in 0..3 {
-        let tx = store.request(nonce).unwrap().unwrap();
+    for (nonce, original) in dropped.iter().enumerate() {
+        let tx = store.request(nonce as u64).unwrap().unwrap();
         assert!(tx.dropped);
+        assert_eq!(tx.label, format!("dropped: {}", original.label));
         assert_eq!(
             (tx.to, tx.calldata.len(), tx.value, tx.gas_limit),
-            (Some(setup.config.sender), 0, U256::ZERO, Some(21_000))
+            (Some(setup.config.sender), 0, U256::ZERO, None),
+            "a transfer to itself, its gas estimated"
         );
     }
 
-    // On the next start the nonces go out as transfers to the sender itself, never
-    // estimated (the contract still refuses), and what is asked for next follows them.
+    // On the next start the nonces go out as transfers to the sender itself, and what is
+    // asked for next follows them.
+    setup.chain.mock.set_estimate_revert(None);
+    setup.chain.mock.set_gas_estimate(21_000);
     let mut sender = setup.open().await;
     let next = sender.enqueue(request("prove 7 (chain 0)", 4)).unwrap();
     assert_eq!(next, TxId(3));
@@ -1191,6 +1195,6 @@ async fn a_dropped_refused_request_and_those_after_it_use_their_nonces_for_nothi
         let (_, tx) = decode(&raw);
         assert_eq!(tx.to, TxKind::Call(setup.config.sender));
         assert!(tx.input.is_empty());
-        assert_eq!(tx.gas_limit, 21_000);
+        assert_eq!(tx.gas_limit, setup.config.gas.limit_for(21_000));
     }
 }

@@ -48,15 +48,28 @@ impl Action {
 
     /// The label of its transactions in the sender's logs and metrics.
     pub fn label(self, chain: ChainId, block: u32) -> String {
-        let what = match self {
+        format!("{} {block} (chain {chain})", self.what())
+    }
+
+    /// Whether `label` is one [`Action::label`] gives this action on `chain` (for some
+    /// block): a request's label says which action it was, whatever its nonce.
+    pub fn labels(self, chain: ChainId, label: &str) -> bool {
+        label
+            .strip_prefix(self.what())
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|rest| rest.strip_suffix(&format!(" (chain {chain})")))
+            .is_some_and(|block| block.parse::<u32>().is_ok())
+    }
+
+    fn what(self) -> &'static str {
+        match self {
             Self::Commit => "commit",
             Self::Prove => "prove",
             Self::SyncHash => "sync hash",
             Self::Confirm => "confirm",
             Self::Execute => "execute",
             Self::Mark => "mark confirmed",
-        };
-        format!("{what} {block} (chain {chain})")
+        }
     }
 }
 
@@ -333,6 +346,12 @@ impl Records {
         batch.put::<SecondaryBlocks>(&(chain.get(), stored.block_number), &StoredBlockRow(stored));
     }
 
+    /// Adds the deletion of what secondary `chain` stores for `block` to `batch` (its
+    /// commit was dropped and is asked for again).
+    pub fn delete_secondary(&self, batch: &mut WriteBatch, chain: ChainId, block: u32) {
+        batch.delete::<SecondaryBlocks>(&(chain.get(), block));
+    }
+
     /// What secondary `chain` stores for `block`, if the block touches it.
     pub fn secondary(&self, chain: ChainId, block: u32) -> Result<Option<StoredBlock>> {
         Ok(self
@@ -460,6 +479,11 @@ mod tests {
                 .unwrap(),
             vec![3, 8]
         );
+        let label = Action::Prove.label(chain(0), 8);
+        assert!(Action::Prove.labels(chain(0), &label));
+        assert!(!Action::Prove.labels(chain(1), &label));
+        assert!(!Action::Execute.labels(chain(0), &label));
+        assert!(!Action::Prove.labels(chain(0), "prove x (chain 0)"));
         // Walking down from the newest, as forgetting dropped requests does.
         assert_eq!(
             records

@@ -86,16 +86,25 @@ impl SharedSender {
         }))
     }
 
-    /// Whether an operator dropped request `id` (`manyfold sender drop`): its nonce went
-    /// to a transfer to the sender itself, and the action must be asked for again.
-    pub async fn dropped(&self, id: TxId) -> Result<bool> {
+    /// Whether an operator dropped request `id` (`manyfold sender drop`) and it was
+    /// `action` on `chain`: its nonce went to a transfer to the sender itself, and the
+    /// action must be asked for again. The label check keeps a record from being matched
+    /// with a dropped request of another sender that reused its nonce (after a change of
+    /// operator key on the same database).
+    pub async fn dropped(&self, id: TxId, chain: ChainId, action: Action) -> Result<bool> {
         let view = self
             .inner
             .lock()
             .await
             .request(id)
             .map_err(|e| self.err(e))?;
-        Ok(view.is_some_and(|v| v.tx.dropped))
+        Ok(view.is_some_and(|v| {
+            v.tx.dropped
+                && v.tx
+                    .label
+                    .strip_prefix(manyfold_sender::DROPPED_LABEL_PREFIX)
+                    .is_some_and(|label| action.labels(chain, label))
+        }))
     }
 
     /// The blocks of the newest `action` records on `chain` whose requests (through this
@@ -111,7 +120,7 @@ impl SharedSender {
         let mut blocks = Vec::new();
         let mut below = u32::MAX;
         while let Some((block, id)) = records.last_action_below(chain, action, below)? {
-            if !self.dropped(id).await? {
+            if !self.dropped(id, chain, action).await? {
                 break;
             }
             blocks.push(block);

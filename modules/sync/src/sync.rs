@@ -41,6 +41,10 @@ pub struct SyncConfig {
     pub max_blocks_per_commit: u32,
     /// Most blocks one `executeBlocks` carries (capped at [`MAX_BLOCKS_PER_CALL`]).
     pub max_blocks_per_execute: u32,
+    /// Fault injection for tests (a devnet's `dev.tamper_secondary_commits`): flips one
+    /// byte of the state root each commit here says it builds on, so the contract refuses
+    /// it, playing a commit the operator cannot land (the node must hold, not resend).
+    pub tamper_commits: bool,
 }
 
 impl SyncConfig {
@@ -184,8 +188,11 @@ impl SyncSettler {
 
     /// Forgets what an operator dropped (`manyfold sender drop`) so that it is asked for
     /// again: sync hash deliveries (through the primary's sender), confirmations, marks
-    /// and executions, by their records alone. A dropped commit here is refused: the
-    /// books, cursor and stored blocks of a secondary's commits are not rolled back.
+    /// and executions by their records alone; commits with the blocks they stored and the
+    /// books cursor, in one write, so that the books go back to the newest commit still
+    /// asked for. Nothing refers to a dropped commit's blocks: a sync hash is delivered
+    /// only for a block the contract stores at its final head, and confirmations and
+    /// executions need sync hashes first.
     async fn forget_dropped(&mut self) -> Result<()> {
         let chain = self.config.chain;
         self.chains
@@ -203,12 +210,31 @@ impl SyncSettler {
             .sender
             .dropped_newest(&self.records, chain, Action::Commit)
             .await?;
-        if let Some(first) = commits.last() {
-            return Err(self.mismatch(format!(
-                "the commit of block {first} was dropped by an operator; the node does not ask \
-                 again for a secondary's commits"
-            )));
+        let Some(&first) = commits.last() else {
+            return Ok(());
+        };
+        let mut batch = WriteBatch::new();
+        for block in &commits {
+            self.records
+                .delete_action(&mut batch, chain, Action::Commit, *block);
+            self.records.delete_secondary(&mut batch, chain, *block);
         }
+        self.records.put_cursor(
+            &mut batch,
+            chain,
+            CursorKind::Books,
+            first.saturating_sub(1),
+        );
+        self.records.storage().commit(batch)?;
+        self.books = match self.records.last_secondary(chain)? {
+            Some(last) => SecondaryBookkeeping::resume(chain, last),
+            None => SecondaryBookkeeping::genesis(chain, self.config.genesis_root),
+        };
+        self.verified = (0, 0);
+        tracing::warn!(
+            chain = %self.name(), first, last = commits[0],
+            "an operator dropped these commits: asking for them again"
+        );
         Ok(())
     }
 
@@ -329,10 +355,14 @@ impl SyncSettler {
             self.books = books;
             return Ok(0);
         }
-        let call = Secondary::commitCompressedBlocksCall {
+        let mut call = Secondary::commitCompressedBlocksCall {
             last: commits[0].previous.into(),
             blocks: commits.iter().map(|c| c.block.clone()).collect(),
         };
+        if self.config.tamper_commits {
+            call.last.stateRoot.0[31] ^= 0x01;
+            tracing::warn!(chain = %self.name(), "dev.tamper_secondary_commits: submitting a forged commit");
+        }
         let last = commits.last().map_or(0, |c| c.stored.block_number);
         self.chains
             .sender
