@@ -297,7 +297,7 @@ fn a_forged_proof_is_refused_and_held_until_the_operator_drops_it() {
     );
     let log = devnet.log_text();
     assert!(
-        log.contains("an operator dropped these requests: asking for them again"),
+        log.contains("an operator dropped these prove requests: asking for them again"),
         "{log}"
     );
     assert!(!log.contains("submitting a forged proof"));
@@ -357,5 +357,5 @@ fn a_forged_proof_is_refused_and_held_until_the_operator_drops_it() {
     );
     assert!(devnet
         .log_text()
-        .contains("an operator dropped these commits: asking for them again"));
+        .contains("an operator dropped these commit requests: asking for them again"));
 }

@@ -319,6 +319,37 @@ fn a_corrupt_parameter_cache_is_refused_and_rebuilt() {
     );
 }
 
+/// Starts the prover actor over `storage`, one block per proof, with `hook` called before
+/// each block is folded. It finds blocks by polling: nothing is sent on the returned
+/// channel of builder events, which must live as long as the prover.
+fn start_prover(
+    devnet: &Devnet,
+    storage: &Arc<dyn Storage>,
+    hook: Option<manyfold_prover::BlockHook>,
+) -> (
+    manyfold_prover::ProverHandle,
+    tokio::sync::broadcast::Sender<NewBlock>,
+) {
+    let (events, receiver) = tokio::sync::broadcast::channel::<NewBlock>(4);
+    let config = ProverConfig {
+        enabled: true,
+        max_blocks_per_proof: 1,
+        ..ProverConfig::default()
+    };
+    let mut actor = ProverActor::new(
+        config,
+        storage.clone(),
+        devnet.params_dir.clone(),
+        devnet.ptau.clone(),
+        devnet.chains.clone(),
+        receiver,
+    );
+    if let Some(hook) = hook {
+        actor = actor.with_block_hook(hook);
+    }
+    (actor.start_actor(Duration::from_secs(5)), events)
+}
+
 /// Issue 9 item 2 (runtime half): a panic while proving a block (as a witness that makes
 /// one of nova's gadgets panic would cause) does not kill the proving thread. It is caught,
 /// counted and reported with its block; proving resumes from the durable progress after a
@@ -371,22 +402,7 @@ fn a_panic_while_proving_is_caught_and_proving_resumes() {
     };
 
     let status = actix_rt::System::new().block_on(async {
-        let (_events, receiver) = tokio::sync::broadcast::channel::<NewBlock>(4);
-        let config = ProverConfig {
-            enabled: true,
-            max_blocks_per_proof: 1,
-            ..ProverConfig::default()
-        };
-        let prover = ProverActor::new(
-            config,
-            storage.clone(),
-            devnet.params_dir.clone(),
-            devnet.ptau.clone(),
-            devnet.chains.clone(),
-            receiver,
-        )
-        .with_block_hook(hook)
-        .start_actor(Duration::from_secs(5));
+        let (prover, _events) = start_prover(devnet, &storage, Some(hook));
         let deadline = Instant::now() + Duration::from_secs(300);
         let status = loop {
             let status = prover.status().await.unwrap();
@@ -453,21 +469,7 @@ fn a_prover_opened_before_the_genesis_block_waits_and_proves_from_it() {
     let devnet = devnet();
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
     let status = actix_rt::System::new().block_on(async {
-        let (_events, receiver) = tokio::sync::broadcast::channel::<NewBlock>(4);
-        let config = ProverConfig {
-            enabled: true,
-            max_blocks_per_proof: 1,
-            ..ProverConfig::default()
-        };
-        let prover = ProverActor::new(
-            config,
-            storage.clone(),
-            devnet.params_dir.clone(),
-            devnet.ptau.clone(),
-            devnet.chains.clone(),
-            receiver,
-        )
-        .start_actor(Duration::from_secs(5));
+        let (prover, _events) = start_prover(devnet, &storage, None);
         let wait_for = |what: &'static str, done: fn(&manyfold_prover::ProverStatus) -> bool| {
             let prover = prover.clone();
             async move {

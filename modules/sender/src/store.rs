@@ -215,6 +215,16 @@ pub struct SenderMeta {
     pub stopped: Option<StopReason>,
 }
 
+impl SenderMeta {
+    /// The same row without its stop.
+    fn cleared(self) -> Self {
+        Self {
+            stopped: None,
+            ..self
+        }
+    }
+}
+
 /// Why a sender stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopReason {
@@ -395,13 +405,7 @@ impl SenderStore {
             return Ok(None);
         };
         let mut batch = WriteBatch::new();
-        self.put_meta(
-            &mut batch,
-            &SenderMeta {
-                stopped: None,
-                ..meta
-            },
-        );
+        self.put_meta(&mut batch, &meta.cleared());
         self.commit(batch)?;
         Ok(Some(reason))
     }
@@ -460,13 +464,7 @@ impl SenderStore {
             };
             self.put_request(&mut batch, &filler);
         }
-        self.put_meta(
-            &mut batch,
-            &SenderMeta {
-                stopped: None,
-                ..meta
-            },
-        );
+        self.put_meta(&mut batch, &meta.cleared());
         self.commit(batch)?;
         Ok(originals)
     }

@@ -234,29 +234,24 @@ impl PrimarySettler {
         let chain = self.config.chain;
         for action in [Action::Execute, Action::Prove] {
             self.sender
-                .forget_dropped(&self.records, chain, action)
+                .forget_dropped(&self.records, chain, action, |_, _| {})
                 .await?;
         }
+        let records = &self.records;
         let commits = self
             .sender
-            .dropped_newest(&self.records, chain, Action::Commit)
+            .forget_dropped(records, chain, Action::Commit, |batch, blocks| {
+                for block in blocks {
+                    records.delete_primary(batch, *block);
+                }
+            })
             .await?;
-        let Some(&first) = commits.last() else {
-            return Ok(());
-        };
-        let mut batch = WriteBatch::new();
-        for block in &commits {
-            self.records
-                .delete_action(&mut batch, chain, Action::Commit, *block);
-            self.records.delete_primary(&mut batch, *block);
+        if !commits.is_empty() {
+            self.books =
+                load_books(&self.records, &self.config, &self.contract.name)?.ok_or_else(|| {
+                    self.mismatch("no primary snapshot after forgetting dropped commits")
+                })?;
         }
-        self.records.storage().commit(batch)?;
-        self.books = load_books(&self.records, &self.config, &self.contract.name)?
-            .ok_or_else(|| self.mismatch("no primary snapshot after forgetting dropped commits"))?;
-        tracing::warn!(
-            chain = %self.contract.name, first, last = commits[0],
-            "an operator dropped these commits: asking for them again"
-        );
         Ok(())
     }
 

@@ -61,7 +61,8 @@ impl Action {
             .is_some_and(|block| block.parse::<u32>().is_ok())
     }
 
-    fn what(self) -> &'static str {
+    /// What it is, in words (a label's first part).
+    pub fn what(self) -> &'static str {
         match self {
             Self::Commit => "commit",
             Self::Prove => "prove",

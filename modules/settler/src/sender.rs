@@ -71,15 +71,14 @@ impl SharedSender {
         .await
     }
 
+    async fn request(&self, id: TxId) -> Result<Option<manyfold_sender::RequestView>> {
+        self.inner.lock().await.request(id).map_err(|e| self.err(e))
+    }
+
     /// Where the transaction of request `id` landed, once one of its attempts is in a
     /// block and succeeded.
     pub async fn landed(&self, id: TxId) -> Result<Option<Inclusion>> {
-        let view = self
-            .inner
-            .lock()
-            .await
-            .request(id)
-            .map_err(|e| self.err(e))?;
+        let view = self.request(id).await?;
         Ok(view.and_then(|v| match v.tx.state {
             TxState::Included(inclusion) => Some(inclusion),
             _ => None,
@@ -92,12 +91,7 @@ impl SharedSender {
     /// with a dropped request of another sender that reused its nonce (after a change of
     /// operator key on the same database).
     pub async fn dropped(&self, id: TxId, chain: ChainId, action: Action) -> Result<bool> {
-        let view = self
-            .inner
-            .lock()
-            .await
-            .request(id)
-            .map_err(|e| self.err(e))?;
+        let view = self.request(id).await?;
         Ok(view.is_some_and(|v| {
             v.tx.dropped
                 && v.tx
@@ -131,12 +125,15 @@ impl SharedSender {
 
     /// Forgets the `action` records on `chain` whose requests were dropped, so that the
     /// planners, which go on from the newest record of each kind, ask for them again.
-    /// Returns the blocks forgotten.
+    /// `also` adds to the same durable write what else goes with those blocks (a commit's
+    /// stored blocks and cursor), so a crash never leaves one without the other. Returns
+    /// the blocks forgotten, newest first.
     pub async fn forget_dropped(
         &self,
         records: &Records,
         chain: ChainId,
         action: Action,
+        also: impl FnOnce(&mut WriteBatch, &[u32]),
     ) -> Result<Vec<u32>> {
         let blocks = self.dropped_newest(records, chain, action).await?;
         if !blocks.is_empty() {
@@ -144,10 +141,11 @@ impl SharedSender {
             for block in &blocks {
                 records.delete_action(&mut batch, chain, action, *block);
             }
+            also(&mut batch, &blocks);
             records.storage().commit(batch)?;
             tracing::warn!(
-                chain = %self.chain, ?action, first = blocks.last(), last = blocks.first(),
-                "an operator dropped these requests: asking for them again"
+                chain = %self.chain, first = blocks.last(), last = blocks.first(),
+                "an operator dropped these {} requests: asking for them again", action.what()
             );
         }
         Ok(blocks)

@@ -197,44 +197,34 @@ impl SyncSettler {
         let chain = self.config.chain;
         self.chains
             .primary_sender
-            .forget_dropped(&self.records, chain, Action::SyncHash)
+            .forget_dropped(&self.records, chain, Action::SyncHash, |_, _| {})
             .await?;
         for action in [Action::Execute, Action::Mark, Action::Confirm] {
             self.chains
                 .sender
-                .forget_dropped(&self.records, chain, action)
+                .forget_dropped(&self.records, chain, action, |_, _| {})
                 .await?;
         }
+        let records = &self.records;
         let commits = self
             .chains
             .sender
-            .dropped_newest(&self.records, chain, Action::Commit)
+            .forget_dropped(records, chain, Action::Commit, |batch, blocks| {
+                for block in blocks {
+                    records.delete_secondary(batch, chain, *block);
+                }
+                // The books look again from the block before the first one dropped.
+                let first = blocks.iter().min().copied().unwrap_or(1);
+                records.put_cursor(batch, chain, CursorKind::Books, first.saturating_sub(1));
+            })
             .await?;
-        let Some(&first) = commits.last() else {
-            return Ok(());
-        };
-        let mut batch = WriteBatch::new();
-        for block in &commits {
-            self.records
-                .delete_action(&mut batch, chain, Action::Commit, *block);
-            self.records.delete_secondary(&mut batch, chain, *block);
+        if !commits.is_empty() {
+            self.books = match self.records.last_secondary(chain)? {
+                Some(last) => SecondaryBookkeeping::resume(chain, last),
+                None => SecondaryBookkeeping::genesis(chain, self.config.genesis_root),
+            };
+            self.verified = (0, 0);
         }
-        self.records.put_cursor(
-            &mut batch,
-            chain,
-            CursorKind::Books,
-            first.saturating_sub(1),
-        );
-        self.records.storage().commit(batch)?;
-        self.books = match self.records.last_secondary(chain)? {
-            Some(last) => SecondaryBookkeeping::resume(chain, last),
-            None => SecondaryBookkeeping::genesis(chain, self.config.genesis_root),
-        };
-        self.verified = (0, 0);
-        tracing::warn!(
-            chain = %self.name(), first, last = commits[0],
-            "an operator dropped these commits: asking for them again"
-        );
         Ok(())
     }
 
