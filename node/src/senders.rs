@@ -69,7 +69,11 @@ fn chain_names(path: &Path) -> Result<Vec<(u64, String)>, NodeError> {
 /// Every sender in the node's database, with its stop and its open requests.
 pub fn reports(config: &NodeConfig) -> Result<Vec<SenderReport>, NodeError> {
     let storage = open_storage(config)?;
-    let names = chain_names(&config.deployment_path())?;
+    // Names only label the report: an unreadable deployment file leaves them out.
+    let names = chain_names(&config.deployment_path()).unwrap_or_else(|e| {
+        tracing::warn!("{e}: senders are shown without their chains' names");
+        Vec::new()
+    });
     let storage_err = |e: manyfold_sender::SenderError| NodeError::Storage(e.to_string());
     manyfold_sender::senders_in(&*storage)
         .map_err(storage_err)?

@@ -355,33 +355,39 @@ fn start_prover(
 /// counted and reported with its block; proving resumes from the durable progress after a
 /// growing backoff, retries the same block without skipping it, proves no block twice, and
 /// the proofs chain.
+///
+/// The prover starts on a fresh store, before the block builder writes the genesis block
+/// (as the node may start them): it waits for blocks without an error (it once failed
+/// "block 0 does not reproduce its state root" until the genesis appeared).
 #[test]
 fn a_panic_while_proving_is_caught_and_proving_resumes() {
     let devnet = devnet();
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
     let state = Arc::new(RwLock::new(L2State::new(devnet.chains.clone())));
-    let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
-    let mut scenario = Scenario::new(2, 1, 1);
-    for user in 0..2 {
-        let op = scenario
-            .op(
-                &state.read().unwrap(),
-                Action::Deposit {
-                    user,
-                    chain: 0,
-                    token: 0,
-                    amount: 10,
-                },
-            )
-            .unwrap();
-        let candidate = Candidate {
-            seq: user as u64,
-            op,
-            tx_hash: None,
-            priority: None,
-        };
-        builder.seal(&[candidate], 1).unwrap().unwrap();
-    }
+    let seal_two_blocks = || {
+        let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
+        let mut scenario = Scenario::new(2, 1, 1);
+        for user in 0..2 {
+            let op = scenario
+                .op(
+                    &state.read().unwrap(),
+                    Action::Deposit {
+                        user,
+                        chain: 0,
+                        token: 0,
+                        amount: 10,
+                    },
+                )
+                .unwrap();
+            let candidate = Candidate {
+                seq: user as u64,
+                op,
+                tx_hash: None,
+                priority: None,
+            };
+            builder.seal(&[candidate], 1).unwrap().unwrap();
+        }
+    };
 
     // Proving block 2 panics on its first two attempts.
     let calls: Arc<Mutex<Vec<(u32, Instant)>>> = Arc::default();
@@ -404,6 +410,19 @@ fn a_panic_while_proving_is_caught_and_proving_resumes() {
     let status = actix_rt::System::new().block_on(async {
         let (prover, _events) = start_prover(devnet, &storage, Some(hook));
         let deadline = Instant::now() + Duration::from_secs(300);
+        let ready = loop {
+            let status = prover.status().await.unwrap();
+            if status.ready {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ready on an empty store: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!((ready.failing_block, ready.last_proven), (None, 0));
+        seal_two_blocks();
         let status = loop {
             let status = prover.status().await.unwrap();
             if status.last_proven >= 2 {
@@ -458,62 +477,4 @@ fn a_panic_while_proving_is_caught_and_proving_resumes() {
         )
         .unwrap();
     }
-}
-
-/// On a fresh store the node starts the prover beside the block builder, which writes the
-/// genesis block as it starts: a prover that opens first waits for blocks without an
-/// error (it once failed "block 0 does not reproduce its state root" until the genesis
-/// appeared), then proves the first block against the genesis the builder wrote.
-#[test]
-fn a_prover_opened_before_the_genesis_block_waits_and_proves_from_it() {
-    let devnet = devnet();
-    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
-    let status = actix_rt::System::new().block_on(async {
-        let (prover, _events) = start_prover(devnet, &storage, None);
-        let wait_for = |what: &'static str, done: fn(&manyfold_prover::ProverStatus) -> bool| {
-            let prover = prover.clone();
-            async move {
-                let deadline = Instant::now() + Duration::from_secs(300);
-                loop {
-                    let status = prover.status().await.unwrap();
-                    if done(&status) {
-                        return status;
-                    }
-                    assert!(Instant::now() < deadline, "{what}: {status:?}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        };
-        let ready = wait_for("ready on an empty store", |s| s.ready).await;
-        assert_eq!(ready.failing_block, None);
-        assert_eq!(ready.last_proven, 0);
-
-        let state = Arc::new(RwLock::new(L2State::new(devnet.chains.clone())));
-        let mut builder = BlockBuilder::open(storage.clone(), state.clone()).unwrap();
-        let op = Scenario::new(1, 1, 1)
-            .op(
-                &state.read().unwrap(),
-                Action::Deposit {
-                    user: 0,
-                    chain: 0,
-                    token: 0,
-                    amount: 10,
-                },
-            )
-            .unwrap();
-        let candidate = Candidate {
-            seq: 0,
-            op,
-            tx_hash: None,
-            priority: None,
-        };
-        builder.seal(&[candidate], 1).unwrap().unwrap();
-        let status = wait_for("block 1 proven", |s| s.last_proven >= 1).await;
-        prover.stop().await;
-        status
-    });
-    assert_eq!(status.failing_block, None);
-    assert_eq!(status.panics, 0);
-    let proof = ProofStore::new(storage).proof_covering(1).unwrap().unwrap();
-    assert_eq!((proof.from_block, proof.to_block), (1, 1));
 }

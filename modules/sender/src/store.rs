@@ -453,8 +453,15 @@ impl SenderStore {
             }
             // Its gas is estimated like any call's: a plain transfer's 21,000 is too little
             // on chains that charge for L1 data in the gas limit.
+            let label = if tx.dropped {
+                // A filler the chain refused (an operator account with code that
+                // reverts) dropped again keeps its one prefix.
+                tx.label.clone()
+            } else {
+                format!("{DROPPED_LABEL_PREFIX}{}", tx.label)
+            };
             let filler = StoredTx {
-                label: format!("{DROPPED_LABEL_PREFIX}{}", tx.label),
+                label,
                 to: Some(sender),
                 calldata: Bytes::new(),
                 value: U256::ZERO,

@@ -1173,6 +1173,25 @@ async fn a_dropped_refused_request_and_those_after_it_use_their_nonces_for_nothi
         );
     }
 
+    // A filler the chain refuses too (an operator account whose code reverts) stops the
+    // sender again; dropped again, it keeps one prefix, so its caller still knows it.
+    let mut sender = setup.open().await;
+    let mut stopped = false;
+    for _ in 0..=setup.config.refusals_before_stop {
+        setup.chain.mock.mine();
+        if let Err(SenderError::Stopped(_)) = sender.tick().await {
+            stopped = true;
+            break;
+        }
+    }
+    assert!(stopped, "the refused filler stops the sender");
+    drop(sender);
+    store.drop_refused().unwrap();
+    for original in &dropped {
+        let tx = store.request(original.nonce).unwrap().unwrap();
+        assert_eq!(tx.label, format!("dropped: {}", original.label));
+    }
+
     // On the next start the nonces go out as transfers to the sender itself, and what is
     // asked for next follows them.
     setup.chain.mock.set_estimate_revert(None);

@@ -237,21 +237,36 @@ impl PrimarySettler {
                 .forget_dropped(&self.records, chain, action, |_, _| {})
                 .await?;
         }
-        let records = &self.records;
-        let commits = self
+        // A dropped commit was never signed, so the contract cannot hold it: if it does
+        // (committed out of band), the records stay as they are and the node stops here.
+        let dropped = self
             .sender
+            .dropped_newest(&self.records, chain, Action::Commit)
+            .await?;
+        if let Some(&first) = dropped.last() {
+            let at = self.contract.latest_block().await?;
+            let committed = self
+                .contract
+                .view(Primary::totalBlocksCommittedCall {}, at)
+                .await?;
+            if committed >= first {
+                return Err(self.mismatch(&format!(
+                    "the contract holds block {first}, whose commit an operator dropped; the records are left as they are"
+                )));
+            }
+        }
+        let records = &self.records;
+        self.sender
             .forget_dropped(records, chain, Action::Commit, |batch, blocks| {
                 for block in blocks {
                     records.delete_primary(batch, *block);
                 }
             })
             .await?;
-        if !commits.is_empty() {
-            self.books =
-                load_books(&self.records, &self.config, &self.contract.name)?.ok_or_else(|| {
-                    self.mismatch("no primary snapshot after forgetting dropped commits")
-                })?;
-        }
+        // Always from the records: a reload that failed after the write above is done on
+        // the next try, which finds nothing more to forget.
+        self.books = load_books(&self.records, &self.config, &self.contract.name)?
+            .ok_or_else(|| self.mismatch("no primary snapshot after forgetting dropped commits"))?;
         Ok(())
     }
 

@@ -51,14 +51,14 @@ impl Action {
         format!("{} {block} (chain {chain})", self.what())
     }
 
-    /// Whether `label` is one [`Action::label`] gives this action on `chain` (for some
-    /// block): a request's label says which action it was, whatever its nonce.
-    pub fn labels(self, chain: ChainId, label: &str) -> bool {
+    /// The block of `label` when it is one [`Action::label`] gives this action on `chain`:
+    /// a request's label says which action it was, whatever its nonce.
+    pub fn block_of(self, chain: ChainId, label: &str) -> Option<u32> {
         label
             .strip_prefix(self.what())
             .and_then(|rest| rest.strip_prefix(' '))
             .and_then(|rest| rest.strip_suffix(&format!(" (chain {chain})")))
-            .is_some_and(|block| block.parse::<u32>().is_ok())
+            .and_then(|block| block.parse::<u32>().ok())
     }
 
     /// What it is, in words (a label's first part).
@@ -481,10 +481,10 @@ mod tests {
             vec![3, 8]
         );
         let label = Action::Prove.label(chain(0), 8);
-        assert!(Action::Prove.labels(chain(0), &label));
-        assert!(!Action::Prove.labels(chain(1), &label));
-        assert!(!Action::Execute.labels(chain(0), &label));
-        assert!(!Action::Prove.labels(chain(0), "prove x (chain 0)"));
+        assert_eq!(Action::Prove.block_of(chain(0), &label), Some(8));
+        assert_eq!(Action::Prove.block_of(chain(1), &label), None);
+        assert_eq!(Action::Execute.block_of(chain(0), &label), None);
+        assert_eq!(Action::Prove.block_of(chain(0), "prove x (chain 0)"), None);
         // Walking down from the newest, as forgetting dropped requests does.
         assert_eq!(
             records

@@ -77,28 +77,47 @@ impl SharedSender {
 
     /// Where the transaction of request `id` landed, once one of its attempts is in a
     /// block and succeeded.
+    /// A dropped request's filler landing is not its action landing.
     pub async fn landed(&self, id: TxId) -> Result<Option<Inclusion>> {
         let view = self.request(id).await?;
         Ok(view.and_then(|v| match v.tx.state {
-            TxState::Included(inclusion) => Some(inclusion),
+            TxState::Included(inclusion) if !v.tx.dropped => Some(inclusion),
             _ => None,
         }))
     }
 
-    /// Whether an operator dropped request `id` (`manyfold sender drop`) and it was
-    /// `action` on `chain`: its nonce went to a transfer to the sender itself, and the
-    /// action must be asked for again. The label check keeps a record from being matched
-    /// with a dropped request of another sender that reused its nonce (after a change of
-    /// operator key on the same database).
-    pub async fn dropped(&self, id: TxId, chain: ChainId, action: Action) -> Result<bool> {
-        let view = self.request(id).await?;
-        Ok(view.is_some_and(|v| {
-            v.tx.dropped
-                && v.tx
-                    .label
-                    .strip_prefix(manyfold_sender::DROPPED_LABEL_PREFIX)
-                    .is_some_and(|label| action.labels(chain, label))
-        }))
+    /// Whether an operator dropped request `id` (`manyfold sender drop`) and it was the
+    /// record of `action` on `chain` at `block`: its nonce went to a transfer to the
+    /// sender itself, and the action must be asked for again. The request's original
+    /// label must name that action, chain and block (a commit's names the last block of
+    /// its call, which must be recorded with this request too), so a record is never
+    /// matched with a dropped request of another sender that reused its nonce (after a
+    /// change of operator key on the same database).
+    async fn dropped(
+        &self,
+        records: &Records,
+        id: TxId,
+        chain: ChainId,
+        action: Action,
+        block: u32,
+    ) -> Result<bool> {
+        let Some(view) = self.request(id).await? else {
+            return Ok(false);
+        };
+        if !view.tx.dropped {
+            return Ok(false);
+        }
+        let mut label = view.tx.label.as_str();
+        while let Some(inner) = label.strip_prefix(manyfold_sender::DROPPED_LABEL_PREFIX) {
+            label = inner;
+        }
+        Ok(match action.block_of(chain, label) {
+            Some(named) if named == block => true,
+            Some(named) if action == Action::Commit && named > block => {
+                records.action(chain, action, named)? == Some(id)
+            }
+            _ => false,
+        })
     }
 
     /// The blocks of the newest `action` records on `chain` whose requests (through this
@@ -114,7 +133,7 @@ impl SharedSender {
         let mut blocks = Vec::new();
         let mut below = u32::MAX;
         while let Some((block, id)) = records.last_action_below(chain, action, below)? {
-            if !self.dropped(id, chain, action).await? {
+            if !self.dropped(records, id, chain, action, block).await? {
                 break;
             }
             blocks.push(block);

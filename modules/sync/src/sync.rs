@@ -205,9 +205,32 @@ impl SyncSettler {
                 .forget_dropped(&self.records, chain, action, |_, _| {})
                 .await?;
         }
-        let records = &self.records;
-        let commits = self
+        // A dropped commit was never signed, so the contract cannot hold it: if it does
+        // (committed out of band), the records stay as they are and the node stops here.
+        let dropped = self
             .chains
+            .sender
+            .dropped_newest(&self.records, chain, Action::Commit)
+            .await?;
+        if let Some(&first) = dropped.last() {
+            let sequence = self
+                .records
+                .secondary(chain, first)?
+                .map_or(u32::MAX, |b| b.block_sequence);
+            let at = self.chains.secondary.latest_block().await?;
+            let committed: u32 = self
+                .chains
+                .secondary
+                .view(Secondary::totalBlocksCommittedCall {}, at)
+                .await?;
+            if committed >= sequence {
+                return Err(self.mismatch(format!(
+                    "the contract holds block {first}, whose commit an operator dropped; the records are left as they are"
+                )));
+            }
+        }
+        let records = &self.records;
+        self.chains
             .sender
             .forget_dropped(records, chain, Action::Commit, |batch, blocks| {
                 for block in blocks {
@@ -218,13 +241,13 @@ impl SyncSettler {
                 records.put_cursor(batch, chain, CursorKind::Books, first.saturating_sub(1));
             })
             .await?;
-        if !commits.is_empty() {
-            self.books = match self.records.last_secondary(chain)? {
-                Some(last) => SecondaryBookkeeping::resume(chain, last),
-                None => SecondaryBookkeeping::genesis(chain, self.config.genesis_root),
-            };
-            self.verified = (0, 0);
-        }
+        // Always from the records: a reload that failed after the write above is done on
+        // the next try, which finds nothing more to forget.
+        self.books = match self.records.last_secondary(chain)? {
+            Some(last) => SecondaryBookkeeping::resume(chain, last),
+            None => SecondaryBookkeeping::genesis(chain, self.config.genesis_root),
+        };
+        self.verified = (0, 0);
         Ok(())
     }
 
