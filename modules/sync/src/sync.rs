@@ -170,16 +170,22 @@ impl SyncSettler {
         }
     }
 
-    /// Checks once after opening that the contract holds no block the node did not ask
-    /// for, and that its newest is the one the node computed.
-    async fn reconcile(&mut self) -> Result<()> {
-        self.forget_dropped().await?;
+    /// The contract's count of committed blocks at the latest block, with that block.
+    async fn committed_at_latest(&self) -> Result<(BlockId, u32)> {
         let at = self.chains.secondary.latest_block().await?;
-        let committed: u32 = self
+        let committed = self
             .chains
             .secondary
             .view(Secondary::totalBlocksCommittedCall {}, at)
             .await?;
+        Ok((at, committed))
+    }
+
+    /// Checks once after opening that the contract holds no block the node did not ask
+    /// for, and that its newest is the one the node computed.
+    async fn reconcile(&mut self) -> Result<()> {
+        self.forget_dropped().await?;
+        let (at, committed) = self.committed_at_latest().await?;
         self.verify_newest(committed, at).await?;
         tracing::info!(chain = %self.name(), committed, "secondary reconciled with its contract");
         self.reconciled = true;
@@ -217,12 +223,7 @@ impl SyncSettler {
                 .records
                 .secondary(chain, first)?
                 .map_or(u32::MAX, |b| b.block_sequence);
-            let at = self.chains.secondary.latest_block().await?;
-            let committed: u32 = self
-                .chains
-                .secondary
-                .view(Secondary::totalBlocksCommittedCall {}, at)
-                .await?;
+            let (_, committed) = self.committed_at_latest().await?;
             if committed >= sequence {
                 return Err(self.mismatch(format!(
                     "the contract holds block {first}, whose commit an operator dropped; the records are left as they are"
