@@ -321,7 +321,17 @@ fn a_forged_proof_is_refused_and_held_until_the_operator_drops_it() {
         Duration::from_secs(300),
         || devnet.metric(beta_held) == Some(1.0),
     );
-    let executed_before = devnet.ledger("primary", &primary).executes.len();
+    // Held, some seconds on: the primary committed the deposit's block but executes
+    // nothing at or past it (it cannot confirm it without beta's sync hash).
+    std::thread::sleep(Duration::from_secs(5));
+    let primary_ledger = devnet.ledger("primary", &primary);
+    let newest = |landed: &[(u32, String)]| landed.iter().map(|(b, _)| *b).max().unwrap_or(0);
+    assert!(
+        newest(&primary_ledger.executes) < newest(&primary_ledger.commits),
+        "nothing past beta's refused commit executes: {:?}",
+        primary_ledger.executes
+    );
+    let executed_before = primary_ledger.executes.len();
     drop(devnet);
     let (ok, status, err) = sender(&["status"]);
     assert!(ok, "{err}");
