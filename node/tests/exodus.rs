@@ -10,18 +10,16 @@
 //! (no node) and is paid once; the deposits no block consumed are refunded once on every
 //! chain; the withdrawal executed on beta before the stop is still claimed there.
 
+mod walkthrough;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use manyfold_chain_conformance::anvil::{free_port, pinned_tool, wait_for_port, Anvil};
 use serde_json::Value;
-
-/// anvil's accounts 7, 8 and 9 (the public test mnemonic; funded on the embedded chain
-/// too): the deployer, the operator and the committee, as in config/anvil.toml.
-const DEPLOYER_KEY: &str = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356";
-const OPERATOR_KEY: &str = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97";
-const COMMITTEE_KEY: &str = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6";
+use walkthrough::mixed::{config, manyfold, PrimaryChain};
+use walkthrough::wait_until;
 
 const DEV0: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const DEV1: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -30,57 +28,6 @@ const DEV3: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 
 /// Seconds a priority request may wait before exodus; short, for the test.
 const EXPIRY_S: u64 = 20;
-
-fn config(data: &Path, node_port: u16, primary: u16, alpha: u16, beta: u16) -> String {
-    format!(
-        r#"
-data_dir = "{data}"
-[rpc]
-addr = "127.0.0.1:{node_port}"
-[metrics]
-enabled = false
-[block]
-max_block_time_ms = 300
-[prover]
-enabled = true
-insecure_devnet_setup = true
-[chains.primary]
-kind = "evm"
-id = 0
-primary = true
-finality = 0
-url = "http://127.0.0.1:{primary}"
-chain_id = 31337
-verifies_proofs = true
-[chains.alpha]
-kind = "evm"
-id = 1
-finality = 0
-url = "http://127.0.0.1:{alpha}"
-[chains.beta]
-kind = "evm"
-id = 2
-finality = 0
-url = "http://127.0.0.1:{beta}"
-[settlement]
-operator_key_env = "TEST_OPERATOR_KEY"
-committee_key_envs = ["TEST_COMMITTEE_KEY"]
-[deploy]
-deployer_key_env = "TEST_DEPLOYER_KEY"
-operator = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
-committee = ["0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"]
-threshold = 1
-priority_expiry_s = {EXPIRY_S}
-governance_delay_s = {EXPIRY_S}
-[[deploy.tokens]]
-id = 0
-chains.primary = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
-chains.alpha = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
-chains.beta = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
-"#,
-        data = data.display(),
-    )
-}
 
 /// The processes of the setup, killed when dropped.
 struct Children(Vec<Child>);
@@ -190,27 +137,6 @@ fn tail(text: &str) -> &str {
     &text[start..]
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn manyfold(args: &[&str], config: &Path, params: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_manyfold"));
-    command
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("MANYFOLD_PROVER__PARAMS_DIR", params)
-        .env("TEST_DEPLOYER_KEY", DEPLOYER_KEY)
-        .env("TEST_OPERATOR_KEY", OPERATOR_KEY)
-        .env("TEST_COMMITTEE_KEY", COMMITTEE_KEY);
-    command
-}
-
 #[test]
 fn with_the_operator_gone_users_exit_on_the_primary_and_refund_everywhere_once() {
     let alpha = Anvil::start(&["--chain-id", "31338"]);
@@ -243,11 +169,15 @@ fn with_the_operator_gone_users_exit_on_the_primary_and_refund_everywhere_once()
     std::os::unix::fs::symlink(shared.join("ptau"), data.join("insecure-ptau")).unwrap();
     let node_port = free_port();
     let file = dir.path().join("exodus.toml");
-    std::fs::write(
-        &file,
-        config(&data, node_port, primary_port, alpha.port, beta.port),
-    )
-    .unwrap();
+    let text = config(
+        &data,
+        node_port,
+        PrimaryChain::Standalone(primary_port),
+        (alpha.port, beta.port),
+        EXPIRY_S,
+        false,
+    );
+    std::fs::write(&file, text).unwrap();
 
     // `manyfold deploy` checks the primary's verifier (the evm plugin's `verifies_proofs`).
     let deployed = manyfold(&["deploy", "--log", "warn"], &file, &params)

@@ -14,29 +14,61 @@ use super::Setup;
 
 /// anvil's accounts 7, 8 and 9 (the public test mnemonic): the deployer, the operator and
 /// the committee, as in config/anvil.toml.
-const DEPLOYER_KEY: &str = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356";
+pub(crate) const DEPLOYER_KEY: &str =
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356";
 pub(crate) const OPERATOR_KEY: &str =
     "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97";
-const COMMITTEE_KEY: &str = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6";
+pub(crate) const COMMITTEE_KEY: &str =
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6";
 
+/// How the node reaches the primary.
+pub(crate) enum PrimaryChain {
+    /// The node's own embedded chain, serving Ethereum JSON-RPC on this port.
+    Embedded(u16),
+    /// The embedded chain run alone (`manyfold chain --verifier-params`) on this port,
+    /// reached as kind `evm` with `verifies_proofs = true`.
+    Standalone(u16),
+}
+
+/// The node's configuration: its secondaries reached at loopback ports `alpha` and
+/// `beta`; priority requests expire (and governance waits) `expiry_s` seconds; with
+/// `dev_token`, the deployment also makes the dev ERC-20 (DUSD) on alpha, held by dev
+/// accounts 0 to 6.
 pub(crate) fn config(
     data: &Path,
     node_port: u16,
-    primary_port: u16,
-    alpha: u16,
-    beta: u16,
+    primary: PrimaryChain,
+    (alpha, beta): (u16, u16),
+    expiry_s: u64,
+    dev_token: bool,
 ) -> String {
-    let holders: Vec<String> = (0..7)
-        .map(|i| {
-            let secret = manyfold_types::mnemonic::dev_secret(
-                "test test test test test test test test test test test junk",
-                i,
-            )
-            .unwrap();
-            let key = k256::ecdsa::SigningKey::from_slice(secret.as_slice()).unwrap();
-            format!("\"{}\"", manyfold_types::ecdsa::eth_address(&key))
-        })
-        .collect();
+    let primary = match primary {
+        PrimaryChain::Embedded(port) => format!(
+            "kind = \"embedded\"\nfinality = \"finalized\"\nrpc = \"127.0.0.1:{port}\""
+        ),
+        PrimaryChain::Standalone(port) => format!(
+            "kind = \"evm\"\nfinality = 0\nurl = \"http://127.0.0.1:{port}\"\nverifies_proofs = true"
+        ),
+    };
+    let dev_token = if dev_token {
+        let holders: Vec<String> = (0..7)
+            .map(|i| {
+                let secret = manyfold_types::mnemonic::dev_secret(
+                    "test test test test test test test test test test test junk",
+                    i,
+                )
+                .unwrap();
+                let key = k256::ecdsa::SigningKey::from_slice(secret.as_slice()).unwrap();
+                format!("\"{}\"", manyfold_types::ecdsa::eth_address(&key))
+            })
+            .collect();
+        format!(
+            "dev_token = {{ id = 1, name = \"Dev USD\", symbol = \"DUSD\", decimals = 6, holders = [{}], amount_each = \"0xe8d4a51000\" }}",
+            holders.join(", ")
+        )
+    } else {
+        String::new()
+    };
     format!(
         r#"
 data_dir = "{data}"
@@ -50,12 +82,10 @@ max_block_time_ms = 300
 enabled = true
 insecure_devnet_setup = true
 [chains.primary]
-kind = "embedded"
 id = 0
 primary = true
-finality = "finalized"
 chain_id = 31337
-rpc = "127.0.0.1:{primary_port}"
+{primary}
 [chains.alpha]
 kind = "evm"
 id = 1
@@ -74,9 +104,9 @@ deployer_key_env = "TEST_DEPLOYER_KEY"
 operator = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 committee = ["0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"]
 threshold = 1
-priority_expiry_s = 3600
-governance_delay_s = 3600
-dev_token = {{ id = 1, name = "Dev USD", symbol = "DUSD", decimals = 6, holders = [{holders}], amount_each = "0xe8d4a51000" }}
+priority_expiry_s = {expiry_s}
+governance_delay_s = {expiry_s}
+{dev_token}
 [[deploy.tokens]]
 id = 0
 chains.primary = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
@@ -84,10 +114,11 @@ chains.alpha = {{ address = "0x0000000000000000000000000000000000000000", decima
 chains.beta = {{ address = "0x0000000000000000000000000000000000000000", decimals = 18 }}
 "#,
         data = data.display(),
-        holders = holders.join(", "),
     )
 }
 
+/// `manyfold ARGS --config CONFIG` with the setup's keys, and the prover parameters in
+/// `params`.
 pub(crate) fn manyfold(args: &[&str], config: &Path, params: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_manyfold"));
     command
@@ -134,7 +165,15 @@ pub(crate) fn start(
     std::os::unix::fs::symlink(shared.join("ptau"), data.join("insecure-ptau")).unwrap();
     let (node_port, primary_port) = (free_port(), free_port());
     let file = dir.join("mixed.toml");
-    std::fs::write(&file, config(&data, node_port, primary_port, alpha, beta)).unwrap();
+    let text = config(
+        &data,
+        node_port,
+        PrimaryChain::Embedded(primary_port),
+        (alpha, beta),
+        3600,
+        true,
+    );
+    std::fs::write(&file, text).unwrap();
     let params = shared.join("params");
 
     // `manyfold deploy` prints the deployment file's path, and nothing else, on stdout.
