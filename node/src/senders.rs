@@ -66,6 +66,22 @@ fn chain_names(path: &Path) -> Result<Vec<(u64, String)>, NodeError> {
         .collect())
 }
 
+fn storage_err(e: manyfold_sender::SenderError) -> NodeError {
+    NodeError::Storage(e.to_string())
+}
+
+/// The senders in the node's database on the deployment file's chain `chain`.
+fn stores_on(config: &NodeConfig, chain: &str) -> Result<Vec<(Address, SenderStore)>, NodeError> {
+    let evm_chain_id = chain_id_of(config, chain)?;
+    let storage = open_storage(config)?;
+    Ok(manyfold_sender::senders_in(&*storage)
+        .map_err(storage_err)?
+        .into_iter()
+        .filter(|(id, _)| *id == evm_chain_id)
+        .map(|(id, sender)| (sender, SenderStore::new(storage.clone(), id, sender)))
+        .collect())
+}
+
 /// Every sender in the node's database, with its stop and its open requests.
 pub fn reports(config: &NodeConfig) -> Result<Vec<SenderReport>, NodeError> {
     let storage = open_storage(config)?;
@@ -74,7 +90,6 @@ pub fn reports(config: &NodeConfig) -> Result<Vec<SenderReport>, NodeError> {
         tracing::warn!("{e}: senders are shown without their chains' names");
         Vec::new()
     });
-    let storage_err = |e: manyfold_sender::SenderError| NodeError::Storage(e.to_string());
     manyfold_sender::senders_in(&*storage)
         .map_err(storage_err)?
         .into_iter()
@@ -98,15 +113,8 @@ pub fn reports(config: &NodeConfig) -> Result<Vec<SenderReport>, NodeError> {
 /// what it cleared, by sender. A chain with no stopped sender is not an error: nothing
 /// changes and the list is empty.
 pub fn clear(config: &NodeConfig, chain: &str) -> Result<Vec<(Address, StopReason)>, NodeError> {
-    let evm_chain_id = chain_id_of(config, chain)?;
-    let storage = open_storage(config)?;
-    let storage_err = |e: manyfold_sender::SenderError| NodeError::Storage(e.to_string());
     let mut cleared = Vec::new();
-    for (id, sender) in manyfold_sender::senders_in(&*storage).map_err(storage_err)? {
-        if id != evm_chain_id {
-            continue;
-        }
-        let store = SenderStore::new(storage.clone(), id, sender);
+    for (sender, store) in stores_on(config, chain)? {
         if let Some(reason) = store.clear_stop().map_err(storage_err)? {
             tracing::warn!(%chain, %sender, %reason, "an operator cleared the sender's stop");
             cleared.push((sender, reason));
@@ -125,16 +133,9 @@ pub fn drop_refused(
     config: &NodeConfig,
     chain: &str,
 ) -> Result<Vec<(Address, Vec<StoredTx>)>, NodeError> {
-    let evm_chain_id = chain_id_of(config, chain)?;
-    let storage = open_storage(config)?;
-    let storage_err = |e: manyfold_sender::SenderError| NodeError::Storage(e.to_string());
     let mut dropped = Vec::new();
     let mut other_stops = Vec::new();
-    for (id, sender) in manyfold_sender::senders_in(&*storage).map_err(storage_err)? {
-        if id != evm_chain_id {
-            continue;
-        }
-        let store = SenderStore::new(storage.clone(), id, sender);
+    for (sender, store) in stores_on(config, chain)? {
         match store.meta().map_err(storage_err)?.stopped {
             Some(StopReason {
                 kind: StopKind::Refused { .. },

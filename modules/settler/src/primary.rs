@@ -234,7 +234,7 @@ impl PrimarySettler {
         let chain = self.config.chain;
         for action in [Action::Execute, Action::Prove] {
             self.sender
-                .forget_dropped(&self.records, chain, action, |_, _| {})
+                .forget_dropped(&self.records, chain, action)
                 .await?;
         }
         // A dropped commit was never signed, so the contract cannot hold it: if it does
@@ -257,12 +257,11 @@ impl PrimarySettler {
         }
         let records = &self.records;
         self.sender
-            .forget_dropped(records, chain, Action::Commit, |batch, blocks| {
+            .forget(records, chain, Action::Commit, &dropped, |batch, blocks| {
                 for block in blocks {
                     records.delete_primary(batch, *block);
                 }
-            })
-            .await?;
+            })?;
         // Always from the records: a reload that failed after the write above is done on
         // the next try, which finds nothing more to forget.
         self.books = load_books(&self.records, &self.config, &self.contract.name)?

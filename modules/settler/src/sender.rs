@@ -76,8 +76,7 @@ impl SharedSender {
     }
 
     /// Where the transaction of request `id` landed, once one of its attempts is in a
-    /// block and succeeded.
-    /// A dropped request's filler landing is not its action landing.
+    /// block and succeeded (a dropped request's filler landing is not its action's).
     pub async fn landed(&self, id: TxId) -> Result<Option<Inclusion>> {
         let view = self.request(id).await?;
         Ok(view.and_then(|v| match v.tx.state {
@@ -144,30 +143,44 @@ impl SharedSender {
 
     /// Forgets the `action` records on `chain` whose requests were dropped, so that the
     /// planners, which go on from the newest record of each kind, ask for them again.
-    /// `also` adds to the same durable write what else goes with those blocks (a commit's
-    /// stored blocks and cursor), so a crash never leaves one without the other. Returns
-    /// the blocks forgotten, newest first.
+    /// Returns the blocks forgotten, newest first.
     pub async fn forget_dropped(
         &self,
         records: &Records,
         chain: ChainId,
         action: Action,
-        also: impl FnOnce(&mut WriteBatch, &[u32]),
     ) -> Result<Vec<u32>> {
         let blocks = self.dropped_newest(records, chain, action).await?;
-        if !blocks.is_empty() {
-            let mut batch = WriteBatch::new();
-            for block in &blocks {
-                records.delete_action(&mut batch, chain, action, *block);
-            }
-            also(&mut batch, &blocks);
-            records.storage().commit(batch)?;
-            tracing::warn!(
-                chain = %self.chain, first = blocks.last(), last = blocks.first(),
-                "an operator dropped these {} requests: asking for them again", action.what()
-            );
-        }
+        self.forget(records, chain, action, &blocks, |_, _| {})?;
         Ok(blocks)
+    }
+
+    /// Forgets the `action` records on `chain` of `blocks` (found by
+    /// [`Self::dropped_newest`]). `also` adds to the same durable write what else goes with
+    /// those blocks (a commit's stored blocks and cursor), so a crash never leaves one
+    /// without the other.
+    pub fn forget(
+        &self,
+        records: &Records,
+        chain: ChainId,
+        action: Action,
+        blocks: &[u32],
+        also: impl FnOnce(&mut WriteBatch, &[u32]),
+    ) -> Result<()> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        for block in blocks {
+            records.delete_action(&mut batch, chain, action, *block);
+        }
+        also(&mut batch, blocks);
+        records.storage().commit(batch)?;
+        tracing::warn!(
+            chain = %self.chain, first = blocks.last(), last = blocks.first(),
+            "an operator dropped these {} requests: asking for them again", action.what()
+        );
+        Ok(())
     }
 
     /// Runs one tick of the sender: what its driver actor calls on a timer.

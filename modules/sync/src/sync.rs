@@ -203,12 +203,12 @@ impl SyncSettler {
         let chain = self.config.chain;
         self.chains
             .primary_sender
-            .forget_dropped(&self.records, chain, Action::SyncHash, |_, _| {})
+            .forget_dropped(&self.records, chain, Action::SyncHash)
             .await?;
         for action in [Action::Execute, Action::Mark, Action::Confirm] {
             self.chains
                 .sender
-                .forget_dropped(&self.records, chain, action, |_, _| {})
+                .forget_dropped(&self.records, chain, action)
                 .await?;
         }
         // A dropped commit was never signed, so the contract cannot hold it: if it does
@@ -233,15 +233,14 @@ impl SyncSettler {
         let records = &self.records;
         self.chains
             .sender
-            .forget_dropped(records, chain, Action::Commit, |batch, blocks| {
+            .forget(records, chain, Action::Commit, &dropped, |batch, blocks| {
                 for block in blocks {
                     records.delete_secondary(batch, chain, *block);
                 }
                 // The books look again from the block before the first one dropped.
                 let first = blocks.iter().min().copied().unwrap_or(1);
                 records.put_cursor(batch, chain, CursorKind::Books, first.saturating_sub(1));
-            })
-            .await?;
+            })?;
         // Always from the records: a reload that failed after the write above is done on
         // the next try, which finds nothing more to forget.
         self.books = match self.records.last_secondary(chain)? {
